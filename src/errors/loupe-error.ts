@@ -1,0 +1,44 @@
+/**
+ * One error type for the whole of Loupe. Every failure a user can cause carries a stable
+ * code; the CLI maps codes to exit status and the HTTP layer maps them to problem+json.
+ */
+export const ERROR_CODES = {
+  INVALID_SPEC: { status: 400, exit: 2 },
+  INVALID_ARGUMENT: { status: 400, exit: 2 },
+  SHAPE_MISMATCH: { status: 400, exit: 2 },
+  DTYPE_MISMATCH: { status: 400, exit: 2 },
+  NAN_LOSS: { status: 500, exit: 3 },
+  OUT_OF_MEMORY: { status: 507, exit: 3 },
+  NATIVE_ERROR: { status: 500, exit: 3 },
+  NATIVE_UNAVAILABLE: { status: 500, exit: 4 },
+  DISPOSED: { status: 500, exit: 3 },
+  CORRUPT_FILE: { status: 422, exit: 2 },
+  NOT_FOUND: { status: 404, exit: 2 },
+  MISSING_DEPENDENCY: { status: 500, exit: 4 },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class LoupeError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'LoupeError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  get exitCode(): number {
+    return ERROR_CODES[this.code].exit;
+  }
+}
+
+export function isLoupeError(e: unknown, code?: ErrorCode): e is LoupeError {
+  return e instanceof LoupeError && (code === undefined || e.code === code);
+}
