@@ -73,3 +73,28 @@ describe('spec validation', () => {
     rejects({ layers: [{ type: 'relu' }] }, /input/);
   });
 });
+
+describe('resolved specs round-trip', () => {
+  it('re-resolves a stored resolved spec to the same thing', async () => {
+    const { toSpecInput } = await import('../src/engine/spec/resolve.js');
+    const specs = [
+      smallCnnSpec(input, 10),
+      vggSpec({ input: { channels: 3, height: 32, width: 32 }, numClasses: 5, filters: [8, 16], convsPerBlock: 2, classifier: [32], batchnorm: true, dropout: 0.1, globalPool: true }),
+      {
+        input: { channels: 3, height: 16, width: 16 },
+        layers: [
+          { type: 'conv2d' as const, out: 8, kernel: 3, stride: 2, padding: [0, 1, 0, 1] as [number, number, number, number] },
+          { type: 'inverted_residual' as const, out: 8, expand: 1 },
+          { type: 'inverted_residual' as const, out: 16, stride: 2 as const, padding: 'keras' as const, tap: 'mid' },
+          { type: 'residual' as const, body: [{ type: 'conv2d' as const, out: 16, kernel: 1 }], activation: 'relu' as const },
+          { type: 'global_avgpool' as const },
+          { type: 'linear' as const, out: 2 },
+        ],
+      },
+    ];
+    for (const s of specs) {
+      const r = resolveSpec(s);
+      assert.deepEqual(resolveSpec(JSON.parse(JSON.stringify(toSpecInput(r)))), r);
+    }
+  });
+});

@@ -199,4 +199,21 @@ export function resolveSpec(input: unknown): ResolvedSpec {
   };
 }
 
+const DERIVED_FIELDS = new Set(['outShape', 'taps', 'tensors', 'parameterCount', 'in', 'features']);
+
+/**
+ * Turns a resolved spec (as stored in weights files, ONNX metadata and the registry) back into a
+ * spec input by dropping what resolution derives, so that loading one validates it afresh
+ * instead of trusting a file; resolving the result gives the same resolved spec.
+ */
+export function toSpecInput(resolved: unknown): unknown {
+  if (Array.isArray(resolved)) return resolved.map(toSpecInput);
+  if (!resolved || typeof resolved !== 'object') return resolved;
+  return Object.fromEntries(
+    Object.entries(resolved)
+      .filter(([k]) => !DERIVED_FIELDS.has(k))
+      .map(([k, v]) => [k, toSpecInput(v)]),
+  );
+}
+
 export type { ModelSpecInput };
