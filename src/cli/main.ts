@@ -1,0 +1,32 @@
+import { Command, CommanderError } from 'commander';
+import { isLoupeError } from '../errors/loupe-error.js';
+import { registerDemo } from './commands/demo.js';
+import { registerEngine } from './commands/engine.js';
+
+/** Builds the command tree. Each verb lives in its own module under commands/. */
+export function buildProgram(): Command {
+  const program = new Command('loupe')
+    .description('Train, evaluate, serve and improve image and audio classifiers.')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerDemo(program);
+  registerEngine(program);
+  return program;
+}
+
+/** Parses argv, runs the command and returns the exit code; commands never call process.exit. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (isLoupeError(e)) {
+      console.error(`loupe: ${e.message} [${e.code}]`);
+      return e.exitCode;
+    }
+    console.error(e);
+    return 1;
+  }
+}

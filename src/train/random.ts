@@ -1,0 +1,27 @@
+/**
+ * A seedable PRNG (mulberry32). Math.random cannot be seeded and the shuffles of a run must be
+ * repeatable from its seed; this is the whole algorithm, so no dependency is worth it.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher–Yates over 0..n-1. */
+export function shuffledIndices(n: number, random: () => number): Uint32Array {
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = idx[i]!;
+    idx[i] = idx[j]!;
+    idx[j] = t;
+  }
+  return idx;
+}

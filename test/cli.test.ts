@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin/loupe.js');
+const run = (args: string[], cwd: string) =>
+  promisify(execFile)(process.execPath, [bin, ...args], {
+    cwd,
+    env: { ...process.env, LOUPE_THREADS: '1' },
+  }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
+  );
+
+let dir: string;
+before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'loupe-cli-'))));
+after(() => rm(dir, { recursive: true, force: true }));
+
+describe('the loupe command (built by make setup)', () => {
+  it('lists its verbs', async () => {
+    const r = await run(['--help'], dir);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /demo/);
+    assert.match(r.stdout, /engine/);
+  });
+
+  it('reports its engines', async () => {
+    const r = await run(['engine', '--json'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout) as { torch: string; threads: number; onnxruntime: string };
+    assert.match(info.torch, /^1\.|^2\./);
+    assert.equal(info.threads, 1);
+  });
+
+  it('runs the demo: per-epoch lines, a real test accuracy, and ONNX Runtime agreeing with libtorch', async () => {
+    const r = await run(['demo', '--epochs', '2', '--out', path.join(dir, 'out')], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /epoch {2}1\/2 .*val acc/);
+    assert.match(r.stdout, /epoch {2}2\/2 /);
+    const acc = Number(/test +accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+    assert.ok(acc > 65, `test accuracy ${acc}% after two epochs`);
+    const onnx = Number(/onnx +accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+    assert.ok(Math.abs(onnx - acc) <= 0.5, `ONNX Runtime ${onnx}% vs libtorch ${acc}%`);
+  });
+
+  it('explains a missing data folder and exits non-zero', async () => {
+    const r = await run(['demo', '--data', path.join(dir, 'nope')], dir);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot read the image folder .*nope/);
+  });
+
+  it('rejects an unknown verb with help', async () => {
+    const r = await run(['frobnicate'], dir);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /unknown command/);
+  });
+});
