@@ -23,7 +23,8 @@ async function losses(model: Model, steps: number, seed = 3): Promise<number[]> 
   const data = quadrantSet(32, seed);
   await model.configureOptimizer({ type: 'adam', lr: 1e-2 });
   const out: number[] = [];
-  for (let i = 0; i < steps; i++) out.push(await model.trainBatch({ x: data.x, size: data.count, labels: data.labels }));
+  for (let i = 0; i < steps; i++)
+    out.push(await model.trainBatch({ x: data.x, size: data.count, labels: data.labels }));
   return out;
 }
 
@@ -53,10 +54,16 @@ describe('engine training', () => {
     it(`trains with ${type}`, async () => {
       const model = await Model.create(tinyCnn(), { seed: 4 });
       const data = quadrantSet(32, 9);
-      await model.configureOptimizer({ type, lr: type === 'sgd' ? 0.1 : 1e-2, weightDecay: 1e-4, momentum: 0.9 });
+      await model.configureOptimizer({
+        type,
+        lr: type === 'sgd' ? 0.1 : 1e-2,
+        weightDecay: 1e-4,
+        momentum: 0.9,
+      });
       const first = await model.trainBatch({ x: data.x, size: data.count, labels: data.labels });
       let last = first;
-      for (let i = 0; i < 20; i++) last = await model.trainBatch({ x: data.x, size: data.count, labels: data.labels });
+      for (let i = 0; i < 20; i++)
+        last = await model.trainBatch({ x: data.x, size: data.count, labels: data.labels });
       assert.ok(last < first * 0.7, `${type}: ${first} → ${last}`);
     });
   }
@@ -97,17 +104,24 @@ describe('engine training', () => {
       return m;
     };
     const plain = await (await fresh()).trainBatch({ x: data.x, size: 8, labels: data.labels });
-    const smoothed = await (await fresh()).trainBatch({ x: data.x, size: 8, labels: data.labels }, { labelSmoothing: 0.2 });
+    const smoothed = await (
+      await fresh()
+    ).trainBatch({ x: data.x, size: 8, labels: data.labels }, { labelSmoothing: 0.2 });
     assert.notEqual(plain, smoothed);
     // Zero weight on the second half equals the loss of the first half alone.
     const weights = Float32Array.from({ length: 8 }, (_, i) => (i < 4 ? 1 : 0));
     const weighted = await (await fresh()).trainBatch({ x: data.x, size: 8, labels: data.labels, weights });
-    const half = await (await fresh()).trainBatch({ x: data.x.subarray(0, 4 * 144), size: 4, labels: data.labels.subarray(0, 4) });
+    const half = await (
+      await fresh()
+    ).trainBatch({ x: data.x.subarray(0, 4 * 144), size: 4, labels: data.labels.subarray(0, 4) });
     assert.ok(Math.abs(weighted - half) < 1e-6, `${weighted} vs ${half}`);
   });
 
   it('returns logits, probabilities and pooled tap features', async () => {
-    const model = await Model.create({ ...tinyCnn(), layers: tinyCnn().layers.map((l, i) => (i === 1 ? { ...l, tap: 'act' } : l)) }, { seed: 8 });
+    const model = await Model.create(
+      { ...tinyCnn(), layers: tinyCnn().layers.map((l, i) => (i === 1 ? { ...l, tap: 'act' } : l)) },
+      { seed: 8 },
+    );
     const x = randomInput(3, 144);
     const logits = await model.forward(x, 3);
     const probs = await model.forward(x, 3, 'probs');

@@ -29,7 +29,9 @@ const run = (cmd: string, args: string[]) => promisify(execFile)(cmd, args, { en
 const probe = (code: string) => spawnSync(PYTHON, ['-c', code], { env: PY_ENV }).status === 0;
 const haveOfficial = probe('import safetensors.numpy');
 const skipNumpy = false;
-const skipOfficial = haveOfficial ? false : 'the official Python safetensors package could not be installed here';
+const skipOfficial = haveOfficial
+  ? false
+  : 'the official Python safetensors package could not be installed here';
 const MODULE = path.join(HERE, '../src/engine/safetensors.ts');
 
 let dir: string;

@@ -23,7 +23,17 @@ describe('spec validation', () => {
   });
 
   it('builds VGG variants from a few fields', () => {
-    const r = resolveSpec(vggSpec({ input: { channels: 3, height: 32, width: 32 }, numClasses: 5, filters: [16, 32, 64], convsPerBlock: [1, 2, 2], classifier: [64, 32], batchnorm: true, dropout: 0.2 }));
+    const r = resolveSpec(
+      vggSpec({
+        input: { channels: 3, height: 32, width: 32 },
+        numClasses: 5,
+        filters: [16, 32, 64],
+        convsPerBlock: [1, 2, 2],
+        classifier: [64, 32],
+        batchnorm: true,
+        dropout: 0.2,
+      }),
+    );
     assert.deepEqual(r.taps.block3, [64, 4, 4]);
     assert.ok(r.tensors['block3.bn2.running_var']);
     assert.equal(r.tensors['block1.conv1.bias'], undefined, 'convs before batchnorm carry no bias');
@@ -48,19 +58,44 @@ describe('spec validation', () => {
     assert.deepEqual(r.tensors['down.depthwise.weight'], [96, 1, 3, 3]);
   });
 
-  it('names the path of an unknown layer type', () => rejects({ input, layers: [{ type: 'conv3d', out: 1 }] }, /layers\[0\]/));
+  it('names the path of an unknown layer type', () =>
+    rejects({ input, layers: [{ type: 'conv3d', out: 1 }] }, /layers\[0\]/));
   it('rejects a linear layer on a feature map', () =>
     rejects({ input, layers: [{ type: 'linear', out: 3 }] }, /linear needs a vector.*flatten/));
   it('rejects a kernel larger than the input', () =>
     rejects({ input, layers: [{ type: 'conv2d', out: 4, kernel: 29 }] }, /does not fit the input height 28/));
   it('rejects groups that do not divide the channels', () =>
-    rejects({ input: { ...input, channels: 3 }, layers: [{ type: 'conv2d', out: 4, kernel: 1, groups: 2 }] }, /groups 2 must divide the input channels 3/));
+    rejects(
+      { input: { ...input, channels: 3 }, layers: [{ type: 'conv2d', out: 4, kernel: 1, groups: 2 }] },
+      /groups 2 must divide the input channels 3/,
+    ));
   it('rejects duplicate sibling names', () =>
-    rejects({ input, layers: [{ type: 'relu', name: 'a' }, { type: 'relu', name: 'a' }] }, /duplicate layer name "a"/));
+    rejects(
+      {
+        input,
+        layers: [
+          { type: 'relu', name: 'a' },
+          { type: 'relu', name: 'a' },
+        ],
+      },
+      /duplicate layer name "a"/,
+    ));
   it('rejects a tap used twice', () =>
-    rejects({ input, layers: [{ type: 'relu', tap: 't' }, { type: 'relu', tap: 't' }] }, /tap "t" is defined twice/));
+    rejects(
+      {
+        input,
+        layers: [
+          { type: 'relu', tap: 't' },
+          { type: 'relu', tap: 't' },
+        ],
+      },
+      /tap "t" is defined twice/,
+    ));
   it('rejects a residual whose branches disagree', () =>
-    rejects({ input, layers: [{ type: 'residual', body: [{ type: 'conv2d', out: 8, kernel: 3, padding: 1 }] }] }, /residual body gives \[8, 28, 28\] but the shortcut gives \[1, 28, 28\]/));
+    rejects(
+      { input, layers: [{ type: 'residual', body: [{ type: 'conv2d', out: 8, kernel: 3, padding: 1 }] }] },
+      /residual body gives \[8, 28, 28\] but the shortcut gives \[1, 28, 28\]/,
+    ));
   it('rejects non-positive sizes and bad names', () => {
     rejects({ input, layers: [{ type: 'conv2d', out: 0, kernel: 3 }] }, /layers\[0\]\.out/);
     rejects({ input, layers: [{ type: 'relu', name: 'a.b' }] }, /letters, digits and underscores/);
@@ -79,14 +114,39 @@ describe('resolved specs round-trip', () => {
     const { toSpecInput } = await import('../src/engine/spec/resolve.js');
     const specs = [
       smallCnnSpec(input, 10),
-      vggSpec({ input: { channels: 3, height: 32, width: 32 }, numClasses: 5, filters: [8, 16], convsPerBlock: 2, classifier: [32], batchnorm: true, dropout: 0.1, globalPool: true }),
+      vggSpec({
+        input: { channels: 3, height: 32, width: 32 },
+        numClasses: 5,
+        filters: [8, 16],
+        convsPerBlock: 2,
+        classifier: [32],
+        batchnorm: true,
+        dropout: 0.1,
+        globalPool: true,
+      }),
       {
         input: { channels: 3, height: 16, width: 16 },
         layers: [
-          { type: 'conv2d' as const, out: 8, kernel: 3, stride: 2, padding: [0, 1, 0, 1] as [number, number, number, number] },
+          {
+            type: 'conv2d' as const,
+            out: 8,
+            kernel: 3,
+            stride: 2,
+            padding: [0, 1, 0, 1] as [number, number, number, number],
+          },
           { type: 'inverted_residual' as const, out: 8, expand: 1 },
-          { type: 'inverted_residual' as const, out: 16, stride: 2 as const, padding: 'keras' as const, tap: 'mid' },
-          { type: 'residual' as const, body: [{ type: 'conv2d' as const, out: 16, kernel: 1 }], activation: 'relu' as const },
+          {
+            type: 'inverted_residual' as const,
+            out: 16,
+            stride: 2 as const,
+            padding: 'keras' as const,
+            tap: 'mid',
+          },
+          {
+            type: 'residual' as const,
+            body: [{ type: 'conv2d' as const, out: 16, kernel: 1 }],
+            activation: 'relu' as const,
+          },
           { type: 'global_avgpool' as const },
           { type: 'linear' as const, out: 2 },
         ],

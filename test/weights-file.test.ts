@@ -10,7 +10,14 @@ import { vggSpec } from '../src/engine/spec/families/vgg.js';
 import { loadWeights, modelFromWeightsFile, saveWeights } from '../src/engine/weights-file.js';
 import { quadrantSet, randomInput } from './helpers/tiny-data.js';
 
-const spec = vggSpec({ input: { channels: 1, height: 12, width: 12 }, numClasses: 4, filters: [4, 8], classifier: [16], batchnorm: true, dropout: 0.1 });
+const spec = vggSpec({
+  input: { channels: 1, height: 12, width: 12 },
+  numClasses: 4,
+  filters: [4, 8],
+  classifier: [16],
+  batchnorm: true,
+  dropout: 0.1,
+});
 let dir: string;
 before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'loupe-weights-'))));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -39,17 +46,33 @@ describe('weights files (.safetensors)', () => {
   });
 
   it('refuses files for another architecture, without a spec, or corrupt', async () => {
-    const other = await Model.create(vggSpec({ input: { channels: 1, height: 12, width: 12 }, numClasses: 4, filters: [4, 16], classifier: [16] }));
+    const other = await Model.create(
+      vggSpec({
+        input: { channels: 1, height: 12, width: 12 },
+        numClasses: 4,
+        filters: [4, 16],
+        classifier: [16],
+      }),
+    );
     const file = path.join(dir, 'b.safetensors');
     await saveWeights(await trained(), file);
-    await assert.rejects(() => loadWeights(other, file), (e) => isLoupeError(e, 'SHAPE_MISMATCH'));
+    await assert.rejects(
+      () => loadWeights(other, file),
+      (e) => isLoupeError(e, 'SHAPE_MISMATCH'),
+    );
 
     const bare = path.join(dir, 'bare.safetensors');
     await writeSafetensors(bare, await other.getWeights());
-    await assert.rejects(() => modelFromWeightsFile(bare), (e) => isLoupeError(e, 'CORRUPT_FILE') && /does not record its model spec/.test(e.message));
+    await assert.rejects(
+      () => modelFromWeightsFile(bare),
+      (e) => isLoupeError(e, 'CORRUPT_FILE') && /does not record its model spec/.test(e.message),
+    );
 
     const junk = path.join(dir, 'junk.safetensors');
     await writeFile(junk, 'not a weights file at all');
-    await assert.rejects(() => modelFromWeightsFile(junk), (e) => isLoupeError(e, 'CORRUPT_FILE'));
+    await assert.rejects(
+      () => modelFromWeightsFile(junk),
+      (e) => isLoupeError(e, 'CORRUPT_FILE'),
+    );
   });
 });

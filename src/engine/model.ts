@@ -74,7 +74,8 @@ export class Model {
   static async create(spec: ModelSpecInput | ResolvedSpec, options: { seed?: number } = {}): Promise<Model> {
     const resolved = isResolved(spec) ? spec : resolveSpec(spec);
     const seed = options.seed ?? 0;
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new LoupeError('INVALID_ARGUMENT', `seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new LoupeError('INVALID_ARGUMENT', `seed must be a non-negative integer, got ${seed}`);
     const native = await guard(() => loadAddon().createModel(JSON.stringify(resolved), seed));
     return new Model(resolved, native);
   }
@@ -98,11 +99,16 @@ export class Model {
   }
 
   private checkInput(x: Float32Array, size: number): number[] {
-    if (!(x instanceof Float32Array)) throw new LoupeError('DTYPE_MISMATCH', `input must be a Float32Array, got ${describe(x)}`);
-    if (!Number.isInteger(size) || size < 1) throw new LoupeError('INVALID_ARGUMENT', `batch size must be a positive integer, got ${size}`);
+    if (!(x instanceof Float32Array))
+      throw new LoupeError('DTYPE_MISMATCH', `input must be a Float32Array, got ${describe(x)}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new LoupeError('INVALID_ARGUMENT', `batch size must be a positive integer, got ${size}`);
     const shape = [size, ...this.inputShape];
     if (x.length !== numel(shape)) {
-      throw new LoupeError('SHAPE_MISMATCH', `input holds ${x.length} values but a batch of ${size} × [${this.inputShape.join(', ')}] needs ${numel(shape)}`);
+      throw new LoupeError(
+        'SHAPE_MISMATCH',
+        `input holds ${x.length} values but a batch of ${size} × [${this.inputShape.join(', ')}] needs ${numel(shape)}`,
+      );
     }
     return shape;
   }
@@ -124,28 +130,39 @@ export class Model {
   }
 
   setLearningRate(lr: number): Promise<void> {
-    if (!(lr >= 0) || !Number.isFinite(lr)) throw new LoupeError('INVALID_ARGUMENT', `learning rate must be finite and ≥ 0, got ${lr}`);
+    if (!(lr >= 0) || !Number.isFinite(lr))
+      throw new LoupeError('INVALID_ARGUMENT', `learning rate must be finite and ≥ 0, got ${lr}`);
     return this.run(() => this.native.setLearningRate(lr));
   }
 
   /** One optimizer step; resolves to the batch's mean loss. A NaN or infinite loss rejects with NAN_LOSS. */
   trainBatch(batch: Batch, options: TrainStepOptions = {}): Promise<number> {
     const shape = this.checkInput(batch.x, batch.size);
-    if (!(batch.labels instanceof Int32Array)) throw new LoupeError('DTYPE_MISMATCH', `labels must be an Int32Array, got ${describe(batch.labels)}`);
-    if (batch.labels.length !== batch.size) throw new LoupeError('SHAPE_MISMATCH', `${batch.labels.length} labels for a batch of ${batch.size}`);
+    if (!(batch.labels instanceof Int32Array))
+      throw new LoupeError('DTYPE_MISMATCH', `labels must be an Int32Array, got ${describe(batch.labels)}`);
+    if (batch.labels.length !== batch.size)
+      throw new LoupeError('SHAPE_MISMATCH', `${batch.labels.length} labels for a batch of ${batch.size}`);
     const classes = this.numOutputs;
     for (const label of batch.labels) {
-      if (label < 0 || label >= classes) throw new LoupeError('INVALID_ARGUMENT', `label ${label} is outside 0..${classes - 1}`);
+      if (label < 0 || label >= classes)
+        throw new LoupeError('INVALID_ARGUMENT', `label ${label} is outside 0..${classes - 1}`);
     }
     if (batch.weights && (!(batch.weights instanceof Float32Array) || batch.weights.length !== batch.size)) {
-      throw new LoupeError('SHAPE_MISMATCH', `sample weights must be a Float32Array with one weight per sample (${batch.size})`);
+      throw new LoupeError(
+        'SHAPE_MISMATCH',
+        `sample weights must be a Float32Array with one weight per sample (${batch.size})`,
+      );
     }
     const smoothing = options.labelSmoothing ?? 0;
-    if (!(smoothing >= 0 && smoothing < 1)) throw new LoupeError('INVALID_ARGUMENT', `label smoothing must be in [0, 1), got ${smoothing}`);
+    if (!(smoothing >= 0 && smoothing < 1))
+      throw new LoupeError('INVALID_ARGUMENT', `label smoothing must be in [0, 1), got ${smoothing}`);
     const clip = options.clipGradNorm ?? 0;
     if (!(clip >= 0)) throw new LoupeError('INVALID_ARGUMENT', `clipGradNorm must be ≥ 0, got ${clip}`);
     return this.run(() =>
-      this.native.trainBatch(batch.x, shape, batch.labels, batch.weights ?? null, { labelSmoothing: smoothing, clipGradNorm: clip }),
+      this.native.trainBatch(batch.x, shape, batch.labels, batch.weights ?? null, {
+        labelSmoothing: smoothing,
+        clipGradNorm: clip,
+      }),
     );
   }
 
@@ -155,10 +172,20 @@ export class Model {
     const [name, pool] = typeof output === 'string' ? [output, false] : [output.tap, output.pool ?? false];
     if (typeof output !== 'string') {
       const tapShape = this.spec.taps[output.tap];
-      if (!tapShape) throw new LoupeError('INVALID_ARGUMENT', `no tap named "${output.tap}"; this model has: ${Object.keys(this.spec.taps).join(', ') || 'none'}`);
-      if (pool && tapShape.length !== 3) throw new LoupeError('INVALID_ARGUMENT', `tap "${output.tap}" is already a vector; pooling needs a feature map`);
+      if (!tapShape)
+        throw new LoupeError(
+          'INVALID_ARGUMENT',
+          `no tap named "${output.tap}"; this model has: ${Object.keys(this.spec.taps).join(', ') || 'none'}`,
+        );
+      if (pool && tapShape.length !== 3)
+        throw new LoupeError(
+          'INVALID_ARGUMENT',
+          `tap "${output.tap}" is already a vector; pooling needs a feature map`,
+        );
     }
-    return this.run(() => this.native.forward(x, shape, typeof output === 'string' ? name : `tap:${name}`, pool));
+    return this.run(() =>
+      this.native.forward(x, shape, typeof output === 'string' ? name : `tap:${name}`, pool),
+    );
   }
 
   /** Freezes (or unfreezes) parameters; frozen batchnorm layers also stop updating their statistics. */
@@ -181,7 +208,10 @@ export class Model {
       const known = Object.keys(this.spec.tensors);
       for (const p of selector) {
         if (!known.some((t) => t === p || t.startsWith(`${p}.`))) {
-          throw new LoupeError('INVALID_ARGUMENT', `no parameters under "${p}"; top-level layers are: ${names.join(', ')}`);
+          throw new LoupeError(
+            'INVALID_ARGUMENT',
+            `no parameters under "${p}"; top-level layers are: ${names.join(', ')}`,
+          );
         }
       }
       return selector;
@@ -189,7 +219,11 @@ export class Model {
     const index = (v: number | string | undefined, fallback: number): number => {
       if (v === undefined) return fallback;
       const i = typeof v === 'number' ? v : names.indexOf(v);
-      if (i < 0 || i >= names.length) throw new LoupeError('INVALID_ARGUMENT', `no top-level layer ${JSON.stringify(v)}; there are ${names.length}: ${names.join(', ')}`);
+      if (i < 0 || i >= names.length)
+        throw new LoupeError(
+          'INVALID_ARGUMENT',
+          `no top-level layer ${JSON.stringify(v)}; there are ${names.length}: ${names.join(', ')}`,
+        );
       return i;
     };
     return names.slice(index(selector.from, 0), index(selector.to, names.length - 1) + 1);
@@ -197,12 +231,19 @@ export class Model {
 
   /** Copies out every parameter and batchnorm statistic. */
   getWeights(): Promise<TensorMap> {
-    return this.run(() => new Map(this.native.tensors().map((t) => [t.name, { shape: t.shape, data: t.data }])));
+    return this.run(
+      () => new Map(this.native.tensors().map((t) => [t.name, { shape: t.shape, data: t.data }])),
+    );
   }
 
   /** Names of parameters that currently receive gradients. */
   trainableNames(): Promise<string[]> {
-    return this.run(() => this.native.tensors().filter((t) => t.trainable).map((t) => t.name));
+    return this.run(() =>
+      this.native
+        .tensors()
+        .filter((t) => t.trainable)
+        .map((t) => t.name),
+    );
   }
 
   /** Copies weights in. With strict (the default) every tensor of the model must be given. */
@@ -211,9 +252,13 @@ export class Model {
     const list: { name: string; shape: number[]; data: Float32Array }[] = [];
     for (const [name, t] of weights) {
       const expected = this.spec.tensors[name];
-      if (!expected) throw new LoupeError('SHAPE_MISMATCH', `weights contain "${name}", which this model does not have`);
+      if (!expected)
+        throw new LoupeError('SHAPE_MISMATCH', `weights contain "${name}", which this model does not have`);
       if (expected.join(',') !== t.shape.join(',')) {
-        throw new LoupeError('SHAPE_MISMATCH', `"${name}" has shape [${t.shape.join(', ')}] but the model expects [${expected.join(', ')}]`);
+        throw new LoupeError(
+          'SHAPE_MISMATCH',
+          `"${name}" has shape [${t.shape.join(', ')}] but the model expects [${expected.join(', ')}]`,
+        );
       }
       if (!(t.data instanceof Float32Array) || t.data.length !== numel(t.shape)) {
         throw new LoupeError('DTYPE_MISMATCH', `"${name}" must hold ${numel(t.shape)} float32 values`);
@@ -222,7 +267,11 @@ export class Model {
     }
     if (strict) {
       const missing = Object.keys(this.spec.tensors).filter((n) => !weights.has(n));
-      if (missing.length) throw new LoupeError('SHAPE_MISMATCH', `weights lack ${missing.length} tensors, e.g. "${missing[0]}"`);
+      if (missing.length)
+        throw new LoupeError(
+          'SHAPE_MISMATCH',
+          `weights lack ${missing.length} tensors, e.g. "${missing[0]}"`,
+        );
     }
     return this.run(() => this.native.loadTensors(list, strict));
   }

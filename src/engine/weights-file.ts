@@ -7,8 +7,15 @@ import { resolveSpec, toSpecInput } from './spec/resolve.js';
 export const WEIGHTS_SPEC_KEY = 'loupe.spec';
 
 /** Saves every parameter and batchnorm statistic as .safetensors (atomically), the spec in its metadata. */
-export async function saveWeights(model: Model, file: string, metadata: Record<string, string> = {}): Promise<void> {
-  await writeSafetensors(file, await model.getWeights(), { ...metadata, [WEIGHTS_SPEC_KEY]: JSON.stringify(model.spec) });
+export async function saveWeights(
+  model: Model,
+  file: string,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  await writeSafetensors(file, await model.getWeights(), {
+    ...metadata,
+    [WEIGHTS_SPEC_KEY]: JSON.stringify(model.spec),
+  });
 }
 
 /** Loads a weights file into an existing model; every tensor must be present and fit. */
@@ -19,10 +26,16 @@ export async function loadWeights(model: Model, file: string): Promise<Record<st
 }
 
 /** Rebuilds a model from a weights file saved by saveWeights (the spec travels in the file). */
-export async function modelFromWeightsFile(file: string): Promise<{ model: Model; metadata: Record<string, string> }> {
+export async function modelFromWeightsFile(
+  file: string,
+): Promise<{ model: Model; metadata: Record<string, string> }> {
   const { tensors, metadata = {} } = await readSafetensors(file);
   const specJson = metadata[WEIGHTS_SPEC_KEY];
-  if (!specJson) throw new LoupeError('CORRUPT_FILE', `${file} does not record its model spec (no "${WEIGHTS_SPEC_KEY}" metadata)`);
+  if (!specJson)
+    throw new LoupeError(
+      'CORRUPT_FILE',
+      `${file} does not record its model spec (no "${WEIGHTS_SPEC_KEY}" metadata)`,
+    );
   let spec: unknown;
   try {
     spec = JSON.parse(specJson);

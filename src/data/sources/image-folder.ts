@@ -61,8 +61,10 @@ export async function listImageFolder(root: string): Promise<FolderListing> {
   for (const [split, byClass] of perSplit) {
     const paths: string[] = [];
     const labels: number[] = [];
-    for (const [cls, files] of byClass)
-      for (const f of files) (paths.push(f), labels.push(classes.indexOf(cls)));
+    for (const [cls, files] of byClass) {
+      paths.push(...files);
+      labels.push(...files.map(() => classes.indexOf(cls)));
+    }
     splits[split] = { paths, labels };
   }
   return { classes, splits };

@@ -24,7 +24,12 @@ class Resolver {
     if (trainable) this.parameterCount += shape.reduce((a, b) => a * b, 1);
   }
 
-  list(specs: LayerSpec[], inShape: Shape, path: string, prefix: string): { layers: ResolvedLayer[]; outShape: Shape } {
+  list(
+    specs: LayerSpec[],
+    inShape: Shape,
+    path: string,
+    prefix: string,
+  ): { layers: ResolvedLayer[]; outShape: Shape } {
     const seen = new Set<string>();
     const layers: ResolvedLayer[] = [];
     let shape = inShape;
@@ -47,14 +52,30 @@ class Resolver {
 
   private need3d(shape: Shape, where: string, what: string): [number, number, number] {
     if (shape.length !== 3) {
-      this.fail(where, `${what} needs a feature map [channels, height, width] but gets ${fmt(shape)}; did a flatten or global_avgpool come too early?`);
+      this.fail(
+        where,
+        `${what} needs a feature map [channels, height, width] but gets ${fmt(shape)}; did a flatten or global_avgpool come too early?`,
+      );
     }
     return [shape[0]!, shape[1]!, shape[2]!];
   }
 
-  private spatial(size: number, k: number, s: number, p0: number, p1: number, d: number, where: string, axis: string): number {
+  private spatial(
+    size: number,
+    k: number,
+    s: number,
+    p0: number,
+    p1: number,
+    d: number,
+    where: string,
+    axis: string,
+  ): number {
     const out = Math.floor((size + p0 + p1 - d * (k - 1) - 1) / s) + 1;
-    if (out < 1) this.fail(where, `kernel ${k} (dilation ${d}) does not fit the input ${axis} ${size} with padding ${p0}+${p1}`);
+    if (out < 1)
+      this.fail(
+        where,
+        `kernel ${k} (dilation ${d}) does not fit the input ${axis} ${size} with padding ${p0}+${p1}`,
+      );
     return out;
   }
 
@@ -71,20 +92,49 @@ class Resolver {
         const out = spec.type === 'conv2d' ? spec.out : c * spec.multiplier;
         if (c % groups !== 0) this.fail(where, `groups ${groups} must divide the input channels ${c}`);
         if (out % groups !== 0) this.fail(where, `groups ${groups} must divide the output channels ${out}`);
-        const oh = this.spatial(h, kernel[0], stride[0], padding[0], padding[1], dilation[0], where, 'height');
+        const oh = this.spatial(
+          h,
+          kernel[0],
+          stride[0],
+          padding[0],
+          padding[1],
+          dilation[0],
+          where,
+          'height',
+        );
         const ow = this.spatial(w, kernel[1], stride[1], padding[2], padding[3], dilation[1], where, 'width');
         this.tensor(`${path}.weight`, [out, c / groups, kernel[0], kernel[1]], true);
         if (spec.bias) this.tensor(`${path}.bias`, [out], true);
-        return { type: 'conv2d', name, outShape: [out, oh, ow], in: c, out, kernel, stride, padding, dilation, groups, bias: spec.bias };
+        return {
+          type: 'conv2d',
+          name,
+          outShape: [out, oh, ow],
+          in: c,
+          out,
+          kernel,
+          stride,
+          padding,
+          dilation,
+          groups,
+          bias: spec.bias,
+        };
       }
       case 'batchnorm': {
-        if (inShape.length !== 3 && inShape.length !== 1) this.fail(where, `batchnorm needs [C, H, W] or [F], got ${fmt(inShape)}`);
+        if (inShape.length !== 3 && inShape.length !== 1)
+          this.fail(where, `batchnorm needs [C, H, W] or [F], got ${fmt(inShape)}`);
         const features = inShape[0]!;
         this.tensor(`${path}.weight`, [features], true);
         this.tensor(`${path}.bias`, [features], true);
         this.tensor(`${path}.running_mean`, [features], false);
         this.tensor(`${path}.running_var`, [features], false);
-        return { type: 'batchnorm', name, outShape: inShape, features, eps: spec.eps, momentum: spec.momentum };
+        return {
+          type: 'batchnorm',
+          name,
+          outShape: inShape,
+          features,
+          eps: spec.eps,
+          momentum: spec.momentum,
+        };
       }
       case 'relu':
       case 'relu6':
@@ -97,7 +147,8 @@ class Resolver {
         const kernel = toPair(spec.kernel);
         const stride = toPair(spec.stride ?? spec.kernel);
         const padding = toPair(spec.padding);
-        if (padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1]) this.fail(where, 'pool padding must be at most half the kernel');
+        if (padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1])
+          this.fail(where, 'pool padding must be at most half the kernel');
         const oh = this.spatial(h, kernel[0], stride[0], padding[0], padding[0], 1, where, 'height');
         const ow = this.spatial(w, kernel[1], stride[1], padding[1], padding[1], 1, where, 'width');
         return { type: spec.type, name, outShape: [c, oh, ow], kernel, stride, padding };
@@ -111,15 +162,32 @@ class Resolver {
       case 'flatten':
         return { type: 'flatten', name, outShape: [inShape.reduce((a, b) => a * b, 1)] };
       case 'linear': {
-        if (inShape.length !== 1) this.fail(where, `linear needs a vector but gets ${fmt(inShape)}; add a flatten or global_avgpool before it`);
+        if (inShape.length !== 1)
+          this.fail(
+            where,
+            `linear needs a vector but gets ${fmt(inShape)}; add a flatten or global_avgpool before it`,
+          );
         this.tensor(`${path}.weight`, [spec.out, inShape[0]!], true);
         if (spec.bias) this.tensor(`${path}.bias`, [spec.out], true);
-        return { type: 'linear', name, outShape: [spec.out], in: inShape[0]!, out: spec.out, bias: spec.bias };
+        return {
+          type: 'linear',
+          name,
+          outShape: [spec.out],
+          in: inShape[0]!,
+          out: spec.out,
+          bias: spec.bias,
+        };
       }
       case 'pad': {
         const [c, h, w] = this.need3d(inShape, where, 'pad');
         const padding = toPad4(spec.padding);
-        return { type: 'pad', name, outShape: [c, h + padding[0] + padding[1], w + padding[2] + padding[3]], padding, value: spec.value };
+        return {
+          type: 'pad',
+          name,
+          outShape: [c, h + padding[0] + padding[1], w + padding[2] + padding[3]],
+          padding,
+          value: spec.value,
+        };
       }
       case 'residual': {
         const body = this.list(spec.body, inShape, `${where}.body`, `${path}.body`);
@@ -127,9 +195,18 @@ class Resolver {
           ? this.list(spec.shortcut, inShape, `${where}.shortcut`, `${path}.shortcut`)
           : { layers: [], outShape: inShape };
         if (fmt(body.outShape) !== fmt(shortcut.outShape)) {
-          this.fail(where, `residual body gives ${fmt(body.outShape)} but the shortcut gives ${fmt(shortcut.outShape)}; add a shortcut that matches`);
+          this.fail(
+            where,
+            `residual body gives ${fmt(body.outShape)} but the shortcut gives ${fmt(shortcut.outShape)}; add a shortcut that matches`,
+          );
         }
-        const r: ResolvedLayer = { type: 'residual', name, outShape: body.outShape, body: body.layers, shortcut: shortcut.layers };
+        const r: ResolvedLayer = {
+          type: 'residual',
+          name,
+          outShape: body.outShape,
+          body: body.layers,
+          shortcut: shortcut.layers,
+        };
         if (spec.activation) r.activation = spec.activation;
         return r;
       }
@@ -157,22 +234,53 @@ function lowerInvertedResidual(
   const bn = (n: string): LayerSpec => ({ type: 'batchnorm', name: n, eps: spec.eps, momentum: 0.1 });
   const layers: LayerSpec[] = [];
   if (spec.expand !== 1) {
-    layers.push({ type: 'conv2d', name: 'expand', out: hidden, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1, bias: false });
+    layers.push({
+      type: 'conv2d',
+      name: 'expand',
+      out: hidden,
+      kernel: 1,
+      stride: 1,
+      padding: 0,
+      dilation: 1,
+      groups: 1,
+      bias: false,
+    });
     layers.push(bn('expand_bn'), { type: 'relu6', name: 'expand_relu' });
   }
   const half = Math.floor(k / 2);
   const kerasPad = spec.padding === 'keras' && spec.stride === 2;
-  if (kerasPad) layers.push({ type: 'pad', name: 'pad', padding: [half - 1, half, half - 1, half], value: 0 });
+  if (kerasPad)
+    layers.push({ type: 'pad', name: 'pad', padding: [half - 1, half, half - 1, half], value: 0 });
   layers.push(
-    { type: 'depthwise_conv2d', name: 'depthwise', kernel: k, stride: spec.stride, padding: kerasPad ? 0 : half, multiplier: 1, bias: false },
+    {
+      type: 'depthwise_conv2d',
+      name: 'depthwise',
+      kernel: k,
+      stride: spec.stride,
+      padding: kerasPad ? 0 : half,
+      multiplier: 1,
+      bias: false,
+    },
     bn('depthwise_bn'),
     { type: 'relu6', name: 'depthwise_relu' },
-    { type: 'conv2d', name: 'project', out: spec.out, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1, bias: false },
+    {
+      type: 'conv2d',
+      name: 'project',
+      out: spec.out,
+      kernel: 1,
+      stride: 1,
+      padding: 0,
+      dilation: 1,
+      groups: 1,
+      bias: false,
+    },
     bn('project_bn'),
   );
   const { tap, name } = spec;
   const base = { ...(name ? { name } : {}), ...(tap ? { tap } : {}) };
-  return spec.stride === 1 && c === spec.out ? { type: 'residual', ...base, body: layers } : { type: 'sequential', ...base, layers };
+  return spec.stride === 1 && c === spec.out
+    ? { type: 'residual', ...base, body: layers }
+    : { type: 'sequential', ...base, layers };
 }
 
 /** Validates a spec (from JSON, YAML or code) and resolves it; errors name the offending path. */

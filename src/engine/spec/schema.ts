@@ -65,7 +65,12 @@ const pool = z.strictObject({
 const globalAvgPool = z.strictObject({ type: z.literal('global_avgpool'), ...common });
 const dropout = z.strictObject({ type: z.literal('dropout'), ...common, p: z.number().min(0).lt(1) });
 const flatten = z.strictObject({ type: z.literal('flatten'), ...common });
-const linear = z.strictObject({ type: z.literal('linear'), ...common, out: posInt, bias: z.boolean().default(true) });
+const linear = z.strictObject({
+  type: z.literal('linear'),
+  ...common,
+  out: posInt,
+  bias: z.boolean().default(true),
+});
 const pad = z.strictObject({ type: z.literal('pad'), ...common, padding, value: z.number().default(0) });
 const invertedResidual = z.strictObject({
   type: z.literal('inverted_residual'),
@@ -95,7 +100,14 @@ export type LayerSpecInput =
   | z.input<typeof linear>
   | z.input<typeof pad>
   | z.input<typeof invertedResidual>
-  | { type: 'residual'; name?: string; tap?: string; body: LayerSpecInput[]; shortcut?: LayerSpecInput[]; activation?: Activation }
+  | {
+      type: 'residual';
+      name?: string;
+      tap?: string;
+      body: LayerSpecInput[];
+      shortcut?: LayerSpecInput[];
+      activation?: Activation;
+    }
   | { type: 'sequential'; name?: string; tap?: string; layers: LayerSpecInput[] };
 
 export type LayerSpec =
@@ -110,7 +122,14 @@ export type LayerSpec =
   | z.output<typeof linear>
   | z.output<typeof pad>
   | z.output<typeof invertedResidual>
-  | { type: 'residual'; name?: string; tap?: string; body: LayerSpec[]; shortcut?: LayerSpec[]; activation?: Activation }
+  | {
+      type: 'residual';
+      name?: string;
+      tap?: string;
+      body: LayerSpec[];
+      shortcut?: LayerSpec[];
+      activation?: Activation;
+    }
   | { type: 'sequential'; name?: string; tap?: string; layers: LayerSpec[] };
 
 const layer: z.ZodType<LayerSpec, LayerSpecInput> = z.lazy(() =>

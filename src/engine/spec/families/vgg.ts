@@ -23,16 +23,34 @@ export function vggSpec(o: VggOptions): ModelSpecInput {
     const convs = Array.isArray(o.convsPerBlock) ? (o.convsPerBlock[b] ?? 1) : (o.convsPerBlock ?? 1);
     const block: LayerSpecInput[] = [];
     for (let i = 1; i <= convs; i++) {
-      block.push({ type: 'conv2d', name: `conv${i}`, out: filters, kernel: 3, padding: 1, bias: !o.batchnorm });
+      block.push({
+        type: 'conv2d',
+        name: `conv${i}`,
+        out: filters,
+        kernel: 3,
+        padding: 1,
+        bias: !o.batchnorm,
+      });
       if (o.batchnorm) block.push({ type: 'batchnorm', name: `bn${i}` });
       block.push({ type: 'relu', name: `relu${i}` });
     }
     block.push({ type: 'maxpool', name: 'pool', kernel: 2 });
     layers.push({ type: 'sequential', name: `block${b + 1}`, tap: `block${b + 1}`, layers: block });
   });
-  layers.push(o.globalPool ? { type: 'global_avgpool', name: 'pool', tap: 'features' } : { type: 'flatten', name: 'flatten', tap: 'features' });
+  layers.push(
+    o.globalPool
+      ? { type: 'global_avgpool', name: 'pool', tap: 'features' }
+      : { type: 'flatten', name: 'flatten', tap: 'features' },
+  );
   (o.classifier ?? []).forEach((width, i) => {
-    layers.push({ type: 'linear', name: `fc${i + 1}`, out: width }, { type: 'relu', name: `fc${i + 1}_relu`, tap: i === (o.classifier?.length ?? 0) - 1 ? 'embedding' : undefined });
+    layers.push(
+      { type: 'linear', name: `fc${i + 1}`, out: width },
+      {
+        type: 'relu',
+        name: `fc${i + 1}_relu`,
+        tap: i === (o.classifier?.length ?? 0) - 1 ? 'embedding' : undefined,
+      },
+    );
     if (o.dropout) layers.push({ type: 'dropout', name: `fc${i + 1}_dropout`, p: o.dropout });
   });
   layers.push({ type: 'linear', name: 'classifier', out: o.numClasses });
@@ -41,5 +59,12 @@ export function vggSpec(o: VggOptions): ModelSpecInput {
 
 /** The network the benchmarks and the demo use: conv32-pool-conv64-pool-dense128-dense10. */
 export function smallCnnSpec(input: VggOptions['input'], numClasses: number): ModelSpecInput {
-  return vggSpec({ name: 'small-cnn', input, numClasses, filters: [32, 64], convsPerBlock: 1, classifier: [128] });
+  return vggSpec({
+    name: 'small-cnn',
+    input,
+    numClasses,
+    filters: [32, 64],
+    convsPerBlock: 1,
+    classifier: [128],
+  });
 }
