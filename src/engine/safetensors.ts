@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from '../store/atomic-write.js';
 import { LoupeError } from '../errors/loupe-error.js';
 import { numel, type Tensor, type TensorMap } from './tensor.js';
 
@@ -127,35 +126,6 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors data')
   const body = bytes.subarray(8 + headerLength);
   checkLayout(header.entries, body.length, source);
   return { tensors: decodeTensors(header.entries, body), metadata: header.metadata };
-}
-
-/**
- * Writes through a temporary file in the same directory and renames it over the target: rename is
- * atomic on POSIX filesystems, and the fsync before it makes sure the bytes are on disk before the
- * name points at them.
- */
-export async function writeFileAtomic(file: string, data: Uint8Array): Promise<void> {
-  const tmp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
-  );
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(tmp, 'wx');
-    await fh.writeFile(data);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await rename(tmp, file);
-  } catch (e) {
-    await fh?.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  // Persist the rename itself; some filesystems refuse to fsync a directory, which is harmless.
-  const dir = await open(path.dirname(file), 'r').catch(() => undefined);
-  await dir?.sync().catch(() => undefined);
-  await dir?.close();
 }
 
 interface Entry {

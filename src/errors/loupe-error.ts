@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   CORRUPT_FILE: { status: 422, exit: 2 },
   NOT_FOUND: { status: 404, exit: 2 },
   MISSING_DEPENDENCY: { status: 500, exit: 4 },
+  DISK_FULL: { status: 507, exit: 3 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

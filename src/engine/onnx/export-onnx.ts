@@ -2,7 +2,7 @@ import onnxProto from 'onnx-proto';
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { Activation } from '../spec/schema.js';
 import type { ResolvedLayer, ResolvedSpec } from '../spec/resolved.js';
-import { writeFileAtomic } from '../safetensors.js';
+import { writeFileAtomic } from '../../store/atomic-write.js';
 import { numel, type TensorMap } from '../tensor.js';
 import { GraphBuilder } from './graph-builder.js';
 
