@@ -1,0 +1,107 @@
+import { readFile } from 'node:fs/promises';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { LoupeError } from '../../errors/loupe-error.js';
+
+/**
+ * IDX, the container of MNIST and Fashion-MNIST: a 4-byte magic (two zero bytes, a type code,
+ * the number of dimensions), one big-endian uint32 per dimension, then the values. The files
+ * are usually shipped gzipped; we recognise gzip by its own magic rather than by file name so
+ * a renamed or already-decompressed file still reads.
+ */
+
+export interface IdxImages {
+  count: number;
+  rows: number;
+  cols: number;
+  /** count × rows × cols bytes, row-major, 0 = background. */
+  pixels: Uint8Array;
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b] as const;
+const UBYTE = 0x08;
+/** MNIST-sized files are ~50 MB unpacked; anything far beyond that is not a dataset we read. */
+const MAX_UNPACKED_BYTES = 2 ** 31 - 1;
+
+const gunzipAsync = promisify(gunzip);
+
+function corrupt(file: string, message: string, cause?: unknown): LoupeError {
+  return new LoupeError(
+    'CORRUPT_FILE',
+    `${file}: ${message}`,
+    { file },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+async function load(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new LoupeError('NOT_FOUND', `${file} does not exist`, { file }, { cause: e });
+    throw e;
+  }
+}
+
+async function unpack(bytes: Uint8Array, file: string): Promise<Uint8Array> {
+  if (bytes.length < 2 || bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) return bytes;
+  try {
+    return await gunzipAsync(bytes, { maxOutputLength: MAX_UNPACKED_BYTES });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw corrupt(file, `the gzip stream cannot be decompressed (${why}); the download may be truncated`, e);
+  }
+}
+
+/** Parses an unpacked IDX buffer of unsigned bytes with the expected number of dimensions. */
+function parseUbyte(bytes: Uint8Array, file: string, ndims: number): { dims: number[]; data: Uint8Array } {
+  if (bytes.length < 4) throw corrupt(file, `${bytes.length} bytes is too short for an IDX header`);
+  if (bytes[0] !== 0 || bytes[1] !== 0) {
+    const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw corrupt(file, `not an IDX file (magic bytes ${head}, expected 00 00 08 0${ndims})`);
+  }
+  if (bytes[2] !== UBYTE)
+    throw corrupt(file, `IDX value type 0x${bytes[2]!.toString(16)} is not unsigned bytes (0x08)`);
+  if (bytes[3] !== ndims) throw corrupt(file, `IDX file has ${bytes[3]} dimensions, expected ${ndims}`);
+  const headerLength = 4 + 4 * ndims;
+  if (bytes.length < headerLength)
+    throw corrupt(file, `the header is cut short (${bytes.length} of ${headerLength} bytes)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
+  // Multiply in floating point: a hostile header must not wrap around to a plausible size.
+  const expected = dims.reduce((a, b) => a * b, 1);
+  const actual = bytes.length - headerLength;
+  if (actual !== expected) {
+    throw corrupt(
+      file,
+      `dimensions ${dims.join(' × ')} need ${expected} bytes of data but the file holds ${actual}`,
+    );
+  }
+  return { dims, data: bytes.subarray(headerLength) };
+}
+
+/** Reads an IDX image file (magic 0x00000803), gzipped or not. */
+export async function readIdxImages(file: string): Promise<IdxImages> {
+  const { dims, data } = parseUbyte(await unpack(await load(file), file), file, 3);
+  const [count, rows, cols] = dims as [number, number, number];
+  if (rows === 0 || cols === 0) throw corrupt(file, `images of ${rows} × ${cols} pixels`);
+  return { count, rows, cols, pixels: data };
+}
+
+/** Reads an IDX label file (magic 0x00000801), gzipped or not. */
+export async function readIdxLabels(file: string): Promise<Uint8Array> {
+  return parseUbyte(await unpack(await load(file), file), file, 1).data;
+}
+
+/** Reads a matching pair of image and label files, checking that they describe the same samples. */
+export async function readIdxPair(
+  imagesFile: string,
+  labelsFile: string,
+): Promise<IdxImages & { labels: Uint8Array }> {
+  const [images, labels] = await Promise.all([readIdxImages(imagesFile), readIdxLabels(labelsFile)]);
+  if (labels.length !== images.count) {
+    throw corrupt(labelsFile, `${labels.length} labels for the ${images.count} images of ${imagesFile}`);
+  }
+  return { ...images, labels };
+}
