@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -58,6 +59,20 @@ Napi::Array toShape(Napi::Env env, const torch::Tensor& t) {
   return a;
 }
 
+// The engine's thread count. OpenMP keeps it per OS thread, so each pool thread adopts it
+// before its first call and after every change; at::set_num_threads also throws away oneDNN's
+// compiled kernels, so calling it on every step (as at::init_num_threads does) halves training speed.
+std::atomic<int> g_threads{0};
+std::atomic<uint64_t> g_threadsGeneration{0};
+thread_local uint64_t t_threadsGeneration = 0;
+
+void adoptThreadCount() {
+  uint64_t generation = g_threadsGeneration.load();
+  if (generation == t_threadsGeneration) return;
+  if (g_threads.load() > 0) at::set_num_threads(g_threads.load());
+  t_threadsGeneration = generation;
+}
+
 void throwJs(Napi::Env env) { Napi::Error::New(env, describeCurrentException()).ThrowAsJavaScriptException(); }
 
 // Runs `work` on the libuv pool and settles a promise with `done(env)`'s value.
@@ -66,17 +81,21 @@ class PromiseWorker : public Napi::AsyncWorker {
   using Work = std::function<void()>;
   using Done = std::function<Napi::Value(Napi::Env)>;
 
-  PromiseWorker(Napi::Env env, Work work, Done done)
+  // With an executor, the work runs on that thread while this pool thread waits for it.
+  PromiseWorker(Napi::Env env, Work work, Done done, SerialExecutor* executor = nullptr)
       : Napi::AsyncWorker(env, "loupe:engine"), deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)), done_(std::move(done)) {}
+        work_(std::move(work)), done_(std::move(done)), executor_(executor) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      // OpenMP thread settings are per OS thread; bring this pool thread in line with ours.
-      at::init_num_threads();
-      work_();
+      if (executor_) {
+        executor_->run(work_);
+      } else {
+        adoptThreadCount();
+        work_();
+      }
     } catch (...) {
       SetError(describeCurrentException());
     }
@@ -97,6 +116,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   Work work_;
   Done done_;
+  SerialExecutor* executor_;
 };
 
 }  // namespace
@@ -160,7 +180,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       auto loss = std::make_shared<double>(0.0);
       auto* worker = new PromiseWorker(
           env, [m, x, labels, weights, step, loss] { *loss = m->trainBatch(x, labels, weights, step); },
-          [loss](Napi::Env e) { return Napi::Number::New(e, *loss); });
+          [loss](Napi::Env e) { return Napi::Number::New(e, *loss); }, &m->executor());
       worker->Queue();
       return worker->Promise();
     } catch (...) {
@@ -185,7 +205,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
             o.Set("data", toFloat32Array(e, *result));
             o.Set("shape", toShape(e, *result));
             return o;
-          });
+          },
+          &m->executor());
       worker->Queue();
       return worker->Promise();
     } catch (...) {
@@ -308,7 +329,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
     int64_t seed = info[1].ToNumber().Int64Value();
     auto built = std::make_shared<std::shared_ptr<EngineModel>>();
     auto* worker = new PromiseWorker(
-        env, [layers, seed, built] { *built = std::make_shared<EngineModel>(layers, static_cast<uint64_t>(seed)); },
+        env, [layers, seed, built] { *built = std::make_shared<EngineModel>(layers, static_cast<uint64_t>(seed), adoptThreadCount); },
         [built](Napi::Env e) { return ModelWrap::Create(e, *built); });
     worker->Queue();
     return worker->Promise();
@@ -326,6 +347,8 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   at::set_num_threads(static_cast<int>(n));
+  g_threads.store(static_cast<int>(n));
+  g_threadsGeneration.fetch_add(1);
   return env.Undefined();
 }
 

@@ -88,14 +88,17 @@ export async function fit(model: Model, train: ImageSet, o: FitOptions): Promise
       if (o.signal?.aborted)
         throw o.signal.reason ?? new LoupeError('INVALID_ARGUMENT', 'training was interrupted');
       const step = (epoch - 1) * batches + b;
-      lr = learningRateAt(o.optimizer.lr, step, batches, totalSteps, o.schedule);
+      const stepLr = learningRateAt(o.optimizer.lr, step, batches, totalSteps, o.schedule);
+      // Calls on a model run in the order they are made, so the new rate applies to this step.
+      const lrSet = stepLr !== lr || step === 0 ? model.setLearningRate(stepLr) : undefined;
+      lr = stepLr;
       const current = next;
-      const stepDone = model
-        .setLearningRate(lr)
-        .then(() =>
-          model.trainBatch(current, { labelSmoothing: o.labelSmoothing, clipGradNorm: o.clipGradNorm }),
-        );
+      const stepDone = model.trainBatch(current, {
+        labelSmoothing: o.labelSmoothing,
+        clipGradNorm: o.clipGradNorm,
+      });
       if (b + 1 < batches) next = makeBatch(order, b + 1);
+      await lrSet;
       lossSum += (await stepDone) * current.size;
       seen += current.size;
       o.onProgress?.({
