@@ -1,22 +1,23 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
+import { subset, type ImageSet } from '../src/data/image-set.js';
 import { readIdxPair } from '../src/data/sources/idx.js';
 import { Model } from '../src/engine/model.js';
 import { exportOnnx, ONNX_LOGITS } from '../src/engine/onnx/export-onnx.js';
 import { OnnxSession } from '../src/engine/onnx/onnx-session.js';
 import { smallCnnSpec } from '../src/engine/spec/families/vgg.js';
+import { evaluate, fit, type LogitsFn } from '../src/train/fit.js';
 import { addPythonVersions, type MachineInfo } from './lib/machine.js';
 import { runPythonBaseline } from './lib/python-baseline.js';
 import type { BenchResult, Side } from './lib/report.js';
-import { argmaxRows, median, nextTurn, permutation, secondsSince, seededRandom } from './lib/stats.js';
+import { median, secondsSince } from './lib/stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASELINE = path.join(here, 'baselines/pytorch_fashion_mnist.py');
 export const FASHION_MNIST_DIR = process.env.LOUPE_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
-const CLASSES = 10;
 
 export interface BenchOptions {
   quick: boolean;
@@ -27,14 +28,21 @@ export interface BenchOptions {
   progress: boolean;
 }
 
-interface Split {
-  /** count × 1 × 28 × 28 float32 in [0, 1], as ToTensor gives. */
-  x: Float32Array;
-  y: Int32Array;
-  count: number;
-}
+const CLASS_NAMES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 
-async function loadSplit(prefix: 'train' | 't10k', limit: number): Promise<Split> {
+/** A split as float32 in [0, 1], as ToTensor gives. */
+async function loadSplit(prefix: 'train' | 't10k', limit: number): Promise<ImageSet> {
   const raw = await readIdxPair(
     path.join(FASHION_MNIST_DIR, `${prefix}-images-idx3-ubyte.gz`),
     path.join(FASHION_MNIST_DIR, `${prefix}-labels-idx1-ubyte.gz`),
@@ -42,76 +50,24 @@ async function loadSplit(prefix: 'train' | 't10k', limit: number): Promise<Split
   const count = limit > 0 ? Math.min(limit, raw.count) : raw.count;
   const x = new Float32Array(count * PIXELS);
   for (let i = 0; i < x.length; i++) x[i] = raw.pixels[i]! / 255;
-  return { x, y: Int32Array.from(raw.labels.subarray(0, count)), count };
-}
-
-/**
- * One epoch in shuffled mini-batches. Two batch buffers alternate: batch k+1 is gathered while
- * the native step for batch k runs on the libuv pool, and is never written while a step reads it.
- */
-async function trainEpoch(
-  model: Model,
-  data: Split,
-  batch: number,
-  random: () => number,
-  maxSteps = Infinity,
-  onStep?: (done: number) => void,
-): Promise<{ images: number; meanLoss: number }> {
-  const order = permutation(data.count, random);
-  const steps = Math.min(Math.ceil(data.count / batch), maxSteps);
-  const buffers = [0, 1].map(() => ({ x: new Float32Array(batch * PIXELS), y: new Int32Array(batch) }));
-  const gather = (k: number) => {
-    const buf = buffers[k % 2]!;
-    const size = Math.min(batch, data.count - k * batch);
-    for (let j = 0; j < size; j++) {
-      const i = order[k * batch + j]!;
-      buf.x.set(data.x.subarray(i * PIXELS, (i + 1) * PIXELS), j * PIXELS);
-      buf.y[j] = data.y[i]!;
-    }
-    return size === batch
-      ? { x: buf.x, labels: buf.y, size }
-      : { x: buf.x.subarray(0, size * PIXELS), labels: buf.y.subarray(0, size), size };
+  return {
+    shape: [1, SIDE, SIDE],
+    count,
+    x,
+    labels: Int32Array.from(raw.labels.subarray(0, count)),
+    classes: CLASS_NAMES,
   };
-  let next = gather(0);
-  let images = 0;
-  let lossSum = 0;
-  for (let k = 0; k < steps; k++) {
-    const current = next;
-    const step = model.trainBatch(current);
-    // Model queues the native call behind a microtask; let it start before gathering the next batch.
-    await nextTurn();
-    if (k + 1 < steps) next = gather(k + 1);
-    lossSum += (await step) * current.size;
-    images += current.size;
-    onStep?.(k + 1);
-  }
-  return { images, meanLoss: lossSum / images };
 }
 
-type Infer = (x: Float32Array, n: number) => Promise<Float32Array>;
-
-/** Logits for the whole split in fixed-size batches, with the wall time and accuracy. */
-async function inferAll(
-  infer: Infer,
-  data: Split,
-  batch: number,
-): Promise<{ seconds: number; accuracy: number }> {
-  const start = performance.now();
-  let correct = 0;
-  for (let i = 0; i < data.count; i += batch) {
-    const n = Math.min(batch, data.count - i);
-    const logits = await infer(data.x.subarray(i * PIXELS, (i + n) * PIXELS), n);
-    const predicted = argmaxRows(logits, n, CLASSES);
-    for (let j = 0; j < n; j++) if (predicted[j] === data.y[i + j]) correct++;
-  }
-  return { seconds: secondsSince(start), accuracy: correct / data.count };
-}
-
-/** One warm-up pass, then `repeats` timed passes; the median pass gives the rate. */
-async function timeInference(infer: Infer, data: Split, batch: number, repeats: number): Promise<Side> {
-  await inferAll(infer, data, batch);
+/** One warm-up pass, then `repeats` timed passes through the same evaluate() users get; the median pass gives the rate. */
+async function timeInference(infer: LogitsFn, data: ImageSet, batch: number, repeats: number): Promise<Side> {
+  await evaluate(infer, data, batch);
   const runs = [];
-  for (let r = 0; r < repeats; r++) runs.push(await inferAll(infer, data, batch));
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    const e = await evaluate(infer, data, batch);
+    runs.push({ seconds: secondsSince(t0), accuracy: e.accuracy });
+  }
   const seconds = runs.map((r) => r.seconds);
   return {
     infer_images_per_s: data.count / median(seconds),
@@ -150,17 +106,28 @@ export async function benchFashionMnist(o: BenchOptions): Promise<BenchResult> {
     loadSplit('t10k', cfg.testImages),
   ]);
   const loadS = secondsSince(loadStart);
-  const spec = smallCnnSpec({ channels: 1, height: SIDE, width: SIDE }, CLASSES);
+  const spec = smallCnnSpec({ channels: 1, height: SIDE, width: SIDE }, CLASS_NAMES.length);
 
-  // Warm up allocator and kernels on a throwaway model, so the timed epoch starts from a fresh seed.
+  // Training runs through fit(), the loop `loupe demo` and training use, so this measures
+  // what users get. A few batches on a throwaway model first warm up kernels and allocator.
+  const optimizer = { type: 'adam' as const, lr: cfg.lr };
   const warm = await Model.create(spec, { seed: o.seed + 1 });
-  await warm.configureOptimizer({ type: 'adam', lr: cfg.lr });
-  await trainEpoch(warm, train, cfg.batch, seededRandom(o.seed + 1), cfg.warmupSteps);
+  await fit(
+    warm,
+    subset(
+      train,
+      Array.from({ length: cfg.warmupSteps * cfg.batch }, (_, i) => i),
+    ),
+    {
+      epochs: 1,
+      batchSize: cfg.batch,
+      optimizer,
+      seed: o.seed + 1,
+    },
+  );
   await warm.dispose();
 
   const model = await Model.create(spec, { seed: o.seed });
-  await model.configureOptimizer({ type: 'adam', lr: cfg.lr });
-  const random = seededRandom(o.seed);
   const steps = Math.ceil(train.count / cfg.batch);
   const bar = o.progress
     ? new cliProgress.SingleBar(
@@ -168,23 +135,17 @@ export async function benchFashionMnist(o: BenchOptions): Promise<BenchResult> {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  const epochS: number[] = [];
-  let fit = { images: 0, meanLoss: Number.NaN };
-  for (let e = 0; e < cfg.epochs; e++) {
-    bar?.start(steps, 0);
-    const t0 = performance.now();
-    fit = await trainEpoch(
-      model,
-      train,
-      cfg.batch,
-      random,
-      Infinity,
-      bar && ((k) => k % 25 === 0 && bar.update(k)),
-    );
-    epochS.push(secondsSince(t0));
-    bar?.update(steps);
-    bar?.stop();
-  }
+  bar?.start(steps, 0);
+  const history = await fit(model, train, {
+    epochs: cfg.epochs,
+    batchSize: cfg.batch,
+    optimizer,
+    seed: o.seed,
+    onProgress: bar && ((p) => p.batch % 25 === 0 && bar.update(p.batch)),
+  });
+  bar?.update(steps);
+  bar?.stop();
+  const epochS = history.map((h) => h.seconds);
 
   const libtorch = await timeInference(
     async (x, n) => (await model.forward(x, n, 'logits')).data,
@@ -205,9 +166,9 @@ export async function benchFashionMnist(o: BenchOptions): Promise<BenchResult> {
   await model.dispose();
 
   const loupe: Side = {
-    train_images_per_s: fit.images / median(epochS),
+    train_images_per_s: train.count / median(epochS),
     epoch_s: epochS,
-    train_loss_last_epoch: fit.meanLoss,
+    train_loss_last_epoch: history.at(-1)!.trainLoss,
     load_s: loadS,
     ...libtorch,
   };

@@ -4,7 +4,6 @@ import { Model } from '../src/engine/model.js';
 import { exportOnnx } from '../src/engine/onnx/export-onnx.js';
 import { OnnxSession } from '../src/engine/onnx/onnx-session.js';
 import { loadBackbone } from '../src/engine/backbones/registry.js';
-import { isLoupeError } from '../src/errors/loupe-error.js';
 import type { ModelSpecInput } from '../src/engine/spec/schema.js';
 import type { TensorMap } from '../src/engine/tensor.js';
 import type { BenchOptions } from './fashion-mnist.js';
@@ -12,7 +11,6 @@ import { addPythonVersions } from './lib/machine.js';
 import { runPythonBaseline } from './lib/python-baseline.js';
 import type { BenchResult, Side } from './lib/report.js';
 import { median, secondsSince } from './lib/stats.js';
-import { mobileNetV2FeaturesSpec } from './mobilenet-v2-spec.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASELINE = path.join(here, 'baselines/pytorch_mobilenet_v2.py');
@@ -20,36 +18,22 @@ const SIZE = 224;
 
 interface Network {
   spec: ModelSpecInput;
-  weights?: TensorMap;
+  weights: TensorMap;
   tap: string;
   pool: boolean;
   source: string;
 }
 
-/**
- * The project's MobileNetV2 backbone (converted from nsfwjs); without the nsfwjs package, the
- * bench's own torchvision-layout spec with random weights, so the bench still runs.
- */
+/** The project's MobileNetV2 backbone (converted from nsfwjs, a runtime dependency). */
 async function mobileNetV2(): Promise<Network> {
-  try {
-    const b = await loadBackbone('mobilenet_v2');
-    const final = b.taps.final!;
-    return {
-      spec: b.spec,
-      weights: b.weights,
-      tap: 'final',
-      pool: final.pool,
-      source: "loadBackbone('mobilenet_v2') (nsfwjs weights, Keras-style explicit padding)",
-    };
-  } catch (e) {
-    if (!isLoupeError(e, 'MISSING_DEPENDENCY')) throw e;
-    return {
-      spec: mobileNetV2FeaturesSpec(SIZE),
-      tap: 'features',
-      pool: true,
-      source: 'bench/mobilenet-v2-spec.ts (torchvision layout, random weights; nsfwjs missing)',
-    };
-  }
+  const b = await loadBackbone('mobilenet_v2');
+  return {
+    spec: b.spec,
+    weights: b.weights,
+    tap: 'final',
+    pool: b.taps.final!.pool,
+    source: "loadBackbone('mobilenet_v2') (nsfwjs weights, Keras-style explicit padding)",
+  };
 }
 
 /** Images per second of `extract` on one fixed batch: warm-up, then the median of `repeats` timed runs. */

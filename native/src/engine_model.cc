@@ -17,8 +17,8 @@ std::vector<int64_t> sizes(const torch::Tensor& t) { return std::vector<int64_t>
 
 }  // namespace
 
-EngineModel::EngineModel(const std::vector<LayerDef>& layers, uint64_t seed, std::function<void()> threadSetup)
-    : executor_(std::move(threadSetup)), net_(std::make_unique<SpecNet>(layers, seed)) {}
+EngineModel::EngineModel(const std::vector<LayerDef>& layers, uint64_t seed)
+    : net_(std::make_unique<SpecNet>(layers, seed)) {}
 
 void EngineModel::checkAlive() const {
   if (!net_) throw std::runtime_error("[DISPOSED] this model has been disposed");

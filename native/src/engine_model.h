@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "serial_executor.h"
 #include "spec_net.h"
 
 namespace loupe {
@@ -35,10 +34,7 @@ struct NamedData {
 
 class EngineModel {
  public:
-  EngineModel(const std::vector<LayerDef>& layers, uint64_t seed, std::function<void()> threadSetup);
-
-  // The model's home thread: run heavy calls through it (see serial_executor.h).
-  SerialExecutor& executor() { return executor_; }
+  EngineModel(const std::vector<LayerDef>& layers, uint64_t seed);
 
   void configureOptimizer(const OptimizerConfig& config);
   void setLearningRate(double lr);
@@ -57,7 +53,6 @@ class EngineModel {
   void freezeBatchnormStatistics();
 
   std::mutex mutex_;
-  SerialExecutor executor_;
   std::unique_ptr<SpecNet> net_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   OptimizerConfig optimizerConfig_;

@@ -12,12 +12,15 @@ namespace {
 // seeding and building must not interleave between two models created at the same time.
 std::mutex g_init_mutex;
 
-torch::Tensor activate(Kind kind, const torch::Tensor& x) {
+// `owned` says no one else holds x, so relu and relu6 may work in place: one allocation and one
+// pass over memory less per activation. Their inputs' producers (conv, batchnorm, linear, pool,
+// add) never need their own output for backward, so autograd accepts it.
+torch::Tensor activate(Kind kind, torch::Tensor& x, bool owned) {
   switch (kind) {
     case Kind::Relu:
-      return torch::relu(x);
+      return owned ? torch::relu_(x) : torch::relu(x);
     case Kind::Relu6:
-      return torch::hardtanh(x, 0.0, 6.0);
+      return owned ? torch::hardtanh_(x, 0.0, 6.0) : torch::hardtanh(x, 0.0, 6.0);
     case Kind::Gelu:
       return torch::gelu(x);  // exact (erf) form, which the ONNX export writes out too
     case Kind::Silu:
@@ -84,8 +87,11 @@ SequenceImpl::SequenceImpl(const std::vector<LayerDef>& defs, torch::Generator* 
 }
 
 bool SequenceImpl::run(torch::Tensor& x, ForwardTarget& target) {
+  // x may be shared on entry (a residual's body and shortcut both start from it, taps keep it).
+  bool owned = false;
   for (auto& layer : layers_) {
     const auto& d = layer.def;
+    bool produces = true;  // does this layer leave a tensor that only we hold?
     switch (d.kind) {
       case Kind::Conv2d:
         if (!symmetric(d.pad4)) x = F::pad(x, F::PadFuncOptions({d.pad4[2], d.pad4[3], d.pad4[0], d.pad4[1]}));
@@ -98,7 +104,7 @@ bool SequenceImpl::run(torch::Tensor& x, ForwardTarget& target) {
       case Kind::Relu6:
       case Kind::Gelu:
       case Kind::Silu:
-        x = activate(d.kind, x);
+        x = activate(d.kind, x, owned && d.tap.empty());
         break;
       case Kind::MaxPool:
         x = torch::max_pool2d(x, {d.kernel[0], d.kernel[1]}, {d.stride[0], d.stride[1]}, {d.poolPad[0], d.poolPad[1]});
@@ -115,10 +121,13 @@ bool SequenceImpl::run(torch::Tensor& x, ForwardTarget& target) {
         if (is_training() && d.p > 0) {
           auto keep = torch::empty_like(x).bernoulli_(1.0 - d.p, *generator_);
           x = x * keep / (1.0 - d.p);
+        } else {
+          produces = false;
         }
         break;
       case Kind::Flatten:
-        x = x.flatten(1);
+        x = x.flatten(1);  // a view: as owned as what it views
+        produces = false;
         break;
       case Kind::Linear:
         x = layer.linear->forward(x);
@@ -128,6 +137,7 @@ bool SequenceImpl::run(torch::Tensor& x, ForwardTarget& target) {
         break;
       case Kind::Sequential:
         if (layer.body->run(x, target)) return true;
+        produces = false;  // it may have held only views of its input
         break;
       case Kind::Residual: {
         torch::Tensor branch = x;
@@ -141,14 +151,16 @@ bool SequenceImpl::run(torch::Tensor& x, ForwardTarget& target) {
           return true;
         }
         x = branch + skip;
-        if (d.activation) x = activate(*d.activation, x);
+        if (d.activation) x = activate(*d.activation, x, true);
         break;
       }
     }
+    owned = produces || owned;
     if (!target.tap.empty() && d.tap == target.tap) {
       target.captured = x;
       return true;
     }
+    if (!d.tap.empty()) owned = false;
   }
   return false;
 }
