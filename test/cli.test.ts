@@ -65,3 +65,30 @@ describe('the loupe command (built by make setup)', () => {
     assert.match(r.stderr, /unknown command/);
   });
 });
+
+describe('interrupting the demo', () => {
+  it('stops on Ctrl-C after the batch in flight, says so, exits 130 and writes no model', async () => {
+    const { spawn } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const out = path.join(dir, 'interrupted');
+    const child = spawn(process.execPath, [bin, 'demo', '--epochs', '200', '--out', out], {
+      cwd: dir,
+      env: { ...process.env, LOUPE_THREADS: '1' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d) => {
+        stdout += String(d);
+        if (/epoch {2}1\//.test(stdout)) resolve();
+      }),
+    );
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /stopped by Ctrl-C/);
+    assert.doesNotMatch(stdout, /epoch 200\//);
+    assert.equal(existsSync(path.join(out, 'model.onnx')), false);
+  });
+});

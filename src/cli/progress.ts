@@ -22,7 +22,7 @@ export function progressBar(total: number, unit: string, extra = ''): ProgressBa
     cliProgress.Presets.shades_classic,
   );
   const started = performance.now();
-  bar.start(total, 0, { rate: '-' });
+  bar.start(total, 0, { rate: '-', loss: '-' });
   return {
     update(done, fields = {}) {
       const seconds = (performance.now() - started) / 1000;

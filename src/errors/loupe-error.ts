@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, exit: 2 },
   MISSING_DEPENDENCY: { status: 500, exit: 4 },
   DISK_FULL: { status: 507, exit: 3 },
+  INTERRUPTED: { status: 503, exit: 130 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

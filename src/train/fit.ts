@@ -86,7 +86,7 @@ export async function fit(model: Model, train: ImageSet, o: FitOptions): Promise
     let next = makeBatch(order, 0);
     for (let b = 0; b < batches; b++) {
       if (o.signal?.aborted)
-        throw o.signal.reason ?? new LoupeError('INVALID_ARGUMENT', 'training was interrupted');
+        throw o.signal.reason ?? new LoupeError('INTERRUPTED', 'training was interrupted');
       const step = (epoch - 1) * batches + b;
       const stepLr = learningRateAt(o.optimizer.lr, step, batches, totalSteps, o.schedule);
       // Calls on a model run in the order they are made, so the new rate applies to this step.

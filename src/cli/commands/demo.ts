@@ -12,6 +12,7 @@ import { saveWeights } from '../../engine/weights-file.js';
 import { smallCnnSpec } from '../../engine/spec/families/vgg.js';
 import { evaluate, fit, type EpochResult } from '../../train/fit.js';
 import { seededRandom, shuffledIndices } from '../../train/random.js';
+import { interruptible } from '../interrupt.js';
 import { progressBar } from '../progress.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -25,6 +26,8 @@ export interface DemoOptions {
   /** Where the trained weights and the ONNX model are written. */
   out: string;
   log?: (line: string) => void;
+  /** Aborting stops training after the batch in flight. */
+  signal?: AbortSignal;
 }
 
 export interface DemoResult {
@@ -71,7 +74,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     `model    ${model.spec.name}: conv32-pool-conv64-pool-dense128-dense${listing.classes.length}, ${model.spec.parameterCount.toLocaleString('en')} parameters`,
   );
   const batches = Math.ceil(train.count / o.batchSize);
-  let bar = progressBar(batches, 'batches');
+  const newBar = () => progressBar(batches, 'batches', ' | loss {loss}');
+  let bar = newBar();
   const history = await fit(model, train, {
     epochs: o.epochs,
     batchSize: o.batchSize,
@@ -79,15 +83,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     schedule: { schedule: { type: 'cosine' }, warmupSteps: batches },
     seed: o.seed,
     validation: val,
+    signal: o.signal,
     onProgress: (p) => bar.update(p.batch, { loss: p.loss.toFixed(3) }),
     onEpoch: (e) => {
       bar.stop();
       log(
         `epoch ${String(e.epoch).padStart(2)}/${o.epochs}  loss ${e.trainLoss.toFixed(4)}  val acc ${pct(e.valAccuracy ?? 0)}  ${Math.round(e.imagesPerSecond).toLocaleString('en')} img/s  ${e.seconds.toFixed(1)} s`,
       );
-      if (e.epoch < o.epochs) bar = progressBar(batches, 'batches');
+      if (e.epoch < o.epochs) bar = newBar();
     },
-  });
+  }).finally(() => bar.stop());
   const test = await evaluate(model, sets.test);
   log(`test     accuracy ${pct(test.accuracy)} on ${sets.test.count} held-out images (libtorch)`);
 
@@ -135,6 +140,6 @@ export function registerDemo(program: Command): void {
     .option('--seed <n>', 'random seed', (v) => Number.parseInt(v, 10), 1)
     .option('--out <dir>', 'where to write model.safetensors and model.onnx', '.loupe/demo')
     .action(async (o: DemoOptions) => {
-      await runDemo(o);
+      await interruptible((signal) => runDemo({ ...o, signal }));
     });
 }
