@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { subset, type ImageSet } from '../src/data/image-set.js';
+import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from '../src/data/datasets/fashion-mnist.js';
 import { readIdxPair } from '../src/data/sources/idx.js';
 import { Model } from '../src/engine/model.js';
 import { exportOnnx, ONNX_LOGITS } from '../src/engine/onnx/export-onnx.js';
@@ -15,7 +16,6 @@ import { median, secondsSince } from './lib/stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASELINE = path.join(here, 'baselines/pytorch_fashion_mnist.py');
-export const FASHION_MNIST_DIR = process.env.LOUPE_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
 
@@ -27,19 +27,6 @@ export interface BenchOptions {
   /** Draw progress bars (only on a terminal; they would clutter logs and test output). */
   progress: boolean;
 }
-
-const CLASS_NAMES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
 
 /** A split as float32 in [0, 1], as ToTensor gives. */
 async function loadSplit(prefix: 'train' | 't10k', limit: number): Promise<ImageSet> {
@@ -55,7 +42,7 @@ async function loadSplit(prefix: 'train' | 't10k', limit: number): Promise<Image
     count,
     x,
     labels: Int32Array.from(raw.labels.subarray(0, count)),
-    classes: CLASS_NAMES,
+    classes: [...FASHION_MNIST_CLASSES],
   };
 }
 
@@ -106,7 +93,7 @@ export async function benchFashionMnist(o: BenchOptions): Promise<BenchResult> {
     loadSplit('t10k', cfg.testImages),
   ]);
   const loadS = secondsSince(loadStart);
-  const spec = smallCnnSpec({ channels: 1, height: SIDE, width: SIDE }, CLASS_NAMES.length);
+  const spec = smallCnnSpec({ channels: 1, height: SIDE, width: SIDE }, [...FASHION_MNIST_CLASSES].length);
 
   // Training runs through fit(), the loop `loupe demo` and training use, so this measures
   // what users get. A few batches on a throwaway model first warm up kernels and allocator.

@@ -12,20 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { readIdxPair } from '../src/data/sources/idx.js';
+import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from '../src/data/datasets/fashion-mnist.js';
 import { LoupeError } from '../src/errors/loupe-error.js';
-
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt_top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle_boot',
-] as const;
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -108,7 +96,7 @@ async function main(): Promise<void> {
     options: {
       train: { type: 'string', default: '300' },
       test: { type: 'string', default: '60' },
-      source: { type: 'string', default: '/usr/share/datasets/fashion-mnist' },
+      source: { type: 'string', default: FASHION_MNIST_DIR },
       out: { type: 'string', default: path.join(repoRoot, 'samples/fashion-mnist') },
     },
   });

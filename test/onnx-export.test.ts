@@ -1,4 +1,5 @@
 import { test, describe, before, after } from 'node:test';
+import { seededRandom } from '../src/train/random.js';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -48,20 +49,9 @@ const diffs: string[] = [];
 
 // --- deterministic data --------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Weights scaled by fan-in so activations stay O(1), and batchnorm statistics far from 0 and 1. */
 function randomWeights(spec: ResolvedSpec, seed: number): TensorMap {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const u = (lo: number, hi: number) => lo + (hi - lo) * r();
   const map: TensorMap = new Map();
   for (const [name, shape] of Object.entries(spec.tensors)) {
@@ -79,7 +69,7 @@ function randomWeights(spec: ResolvedSpec, seed: number): TensorMap {
 }
 
 function randomInput(spec: ResolvedSpec, batch: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const { channels, height, width } = spec.input;
   return Float32Array.from({ length: batch * channels * height * width }, () => (r() * 2 - 1) * scale);
 }

@@ -232,20 +232,20 @@ function lowerInvertedResidual(
   const hidden = c * spec.expand;
   const k = spec.kernel;
   const bn = (n: string): LayerSpec => ({ type: 'batchnorm', name: n, eps: spec.eps, momentum: 0.1 });
+  const pointwise = (n: string, out: number): LayerSpec => ({
+    type: 'conv2d',
+    name: n,
+    out,
+    kernel: 1,
+    stride: 1,
+    padding: 0,
+    dilation: 1,
+    groups: 1,
+    bias: false,
+  });
   const layers: LayerSpec[] = [];
   if (spec.expand !== 1) {
-    layers.push({
-      type: 'conv2d',
-      name: 'expand',
-      out: hidden,
-      kernel: 1,
-      stride: 1,
-      padding: 0,
-      dilation: 1,
-      groups: 1,
-      bias: false,
-    });
-    layers.push(bn('expand_bn'), { type: 'relu6', name: 'expand_relu' });
+    layers.push(pointwise('expand', hidden), bn('expand_bn'), { type: 'relu6', name: 'expand_relu' });
   }
   const half = Math.floor(k / 2);
   const kerasPad = spec.padding === 'keras' && spec.stride === 2;
@@ -263,17 +263,7 @@ function lowerInvertedResidual(
     },
     bn('depthwise_bn'),
     { type: 'relu6', name: 'depthwise_relu' },
-    {
-      type: 'conv2d',
-      name: 'project',
-      out: spec.out,
-      kernel: 1,
-      stride: 1,
-      padding: 0,
-      dilation: 1,
-      groups: 1,
-      bias: false,
-    },
+    pointwise('project', spec.out),
     bn('project_bn'),
   );
   const { tap, name } = spec;
