@@ -142,4 +142,24 @@ describe('engine training', () => {
     const x = randomInput(2, 144);
     assert.deepEqual((await b.forward(x, 2)).data, (await a.forward(x, 2)).data);
   });
+
+  it('fit pushes the schedule to the engine: a rate stepped to ~0 stops the weights moving', async () => {
+    const model = await Model.create(tinyCnn(), { seed: 12 });
+    const data = quadrantSet(32, 3);
+    const initial = (await model.getWeights()).get('head.weight')!.data;
+    const afterEpoch: Promise<Float32Array>[] = [];
+    await fit(model, data, {
+      epochs: 2,
+      batchSize: 8,
+      optimizer: { type: 'sgd', lr: 0.1, momentum: 0 },
+      schedule: { schedule: { type: 'step', everyEpochs: 1, gamma: 1e-12 } },
+      // Calls on a model run in order, so this reads the weights as they are at the epoch's end.
+      onEpoch: () => afterEpoch.push(model.getWeights().then((w) => w.get('head.weight')!.data)),
+    });
+    const [first, second] = await Promise.all(afterEpoch);
+    const maxDiff = (a: Float32Array, b: Float32Array) =>
+      a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+    assert.ok(maxDiff(initial, first!) > 1e-3, 'epoch 1 at the full rate moves the weights');
+    assert.ok(maxDiff(first!, second!) < 1e-9, 'epoch 2 at 1e-13 does not');
+  });
 });
