@@ -1,0 +1,115 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { LoupeError } from '../errors/loupe-error.js';
+import { writeFileAtomic } from './atomic-write.js';
+
+/** Lower-case hex SHA-256 of the content: a blob's only name. */
+export type BlobHash = string;
+
+const HASH = /^[0-9a-f]{64}$/;
+
+export function sha256(bytes: Uint8Array): BlobHash {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Content-addressed storage: a blob is stored once under the SHA-256 of its bytes, so the same
+ * image downloaded twice, or shared by two dataset versions, costs its size once, and any
+ * corruption is detectable. Blobs are immutable; writes are atomic, so a killed process leaves
+ * either the whole blob or nothing.
+ */
+export interface BlobStore {
+  put(bytes: Uint8Array): Promise<BlobHash>;
+  /** Streams a file in (hashing as it goes) without holding it in memory. */
+  putFile(file: string): Promise<{ hash: BlobHash; bytes: number }>;
+  has(hash: BlobHash): Promise<boolean>;
+  get(hash: BlobHash): Promise<Uint8Array>;
+  /** A local path to read the blob from (valid while the blob exists). */
+  pathOf(hash: BlobHash): string;
+  /** Re-hashes the blob; false when its bytes no longer match its name. */
+  verify(hash: BlobHash): Promise<boolean>;
+}
+
+/** A BlobStore on the local disk: <root>/<first two hex digits>/<hash>. */
+export class FsBlobStore implements BlobStore {
+  constructor(readonly root: string) {}
+
+  pathOf(hash: BlobHash): string {
+    if (!HASH.test(hash))
+      throw new LoupeError('INVALID_ARGUMENT', `not a blob hash: ${JSON.stringify(hash)}`);
+    return path.join(this.root, hash.slice(0, 2), hash);
+  }
+
+  async has(hash: BlobHash): Promise<boolean> {
+    return stat(this.pathOf(hash)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async put(bytes: Uint8Array): Promise<BlobHash> {
+    const hash = sha256(bytes);
+    if (await this.has(hash)) return hash;
+    const file = this.pathOf(hash);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, bytes);
+    return hash;
+  }
+
+  async putFile(source: string): Promise<{ hash: BlobHash; bytes: number }> {
+    await mkdir(this.root, { recursive: true });
+    const tmp = path.join(this.root, `.incoming.${process.pid}.${randomBytes(4).toString('hex')}`);
+    const hasher = createHash('sha256');
+    let bytes = 0;
+    const out = await open(tmp, 'w');
+    try {
+      await pipeline(
+        createReadStream(source),
+        async function* (chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            hasher.update(chunk);
+            bytes += chunk.length;
+            yield chunk;
+          }
+        },
+        out.createWriteStream(),
+      );
+      const hash = hasher.digest('hex');
+      const file = this.pathOf(hash);
+      await mkdir(path.dirname(file), { recursive: true });
+      await rename(tmp, file);
+      return { hash, bytes };
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT')
+        throw new LoupeError('NOT_FOUND', `${source} does not exist`, { file: source }, { cause: e });
+      if (code === 'ENOSPC')
+        throw new LoupeError('DISK_FULL', `no space left to store ${source}`, { file: source }, { cause: e });
+      throw e;
+    } finally {
+      await out.close().catch(() => undefined);
+    }
+  }
+
+  async get(hash: BlobHash): Promise<Uint8Array> {
+    try {
+      return await readFile(this.pathOf(hash));
+    } catch (e) {
+      throw new LoupeError('NOT_FOUND', `blob ${hash} is not in the store`, { hash }, { cause: e });
+    }
+  }
+
+  async verify(hash: BlobHash): Promise<boolean> {
+    const hasher = createHash('sha256');
+    try {
+      await pipeline(createReadStream(this.pathOf(hash)), hasher);
+    } catch {
+      return false;
+    }
+    return hasher.digest('hex') === hash;
+  }
+}

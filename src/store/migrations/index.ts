@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as initial from './0001-initial.js';
+
+/** Every migration, in order. Names sort in the order they must run. */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001-initial': initial,
+};
