@@ -2,14 +2,18 @@ import { Command, CommanderError } from 'commander';
 import { isLoupeError } from '../errors/loupe-error.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEngine } from './commands/engine.js';
+import { registerInit } from './commands/init.js';
 
 /** Builds the command tree. Each verb lives in its own module under commands/. */
 export function buildProgram(): Command {
   const program = new Command('loupe')
     .description('Train, evaluate, serve and improve image and audio classifiers.')
     .version(process.env.npm_package_version ?? '0.1.0')
+    .option('-w, --workspace <dir>', 'the workspace folder (default: the nearest with a loupe.yaml)')
+    .option('-p, --profile <name>', 'a loupe.yaml profile to apply (or LOUPE_PROFILE)')
     .showHelpAfterError()
     .exitOverride();
+  registerInit(program);
   registerDemo(program);
   registerEngine(program);
   return program;

@@ -4,6 +4,8 @@
  */
 export const ERROR_CODES = {
   INVALID_SPEC: { status: 400, exit: 2 },
+  INVALID_CONFIG: { status: 400, exit: 2 },
+  NO_WORKSPACE: { status: 404, exit: 2 },
   INVALID_ARGUMENT: { status: 400, exit: 2 },
   SHAPE_MISMATCH: { status: 400, exit: 2 },
   DTYPE_MISMATCH: { status: 400, exit: 2 },
