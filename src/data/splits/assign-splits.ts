@@ -1,0 +1,59 @@
+import type { SplitConfig } from '../../config/schema.js';
+import { LoupeError } from '../../errors/loupe-error.js';
+import type { Split } from '../versions/manifest.js';
+import { stableRank } from './stable-order.js';
+
+export interface SplitInput {
+  id: string;
+  label: string;
+  group?: string;
+  /** A split the source already decided (train/ val/ test/ folders); kept as is. */
+  split?: Split;
+}
+
+/**
+ * Assigns train/val/test. Units are items, or whole groups when grouping is on and items have
+ * one (so an observation or a user never straddles two splits). Within each class (a group's
+ * class is its most common label) units are ranked by a seeded hash and the first `test`
+ * fraction goes to test, the next `val` fraction to validation, the rest to train.
+ */
+export function assignSplits<T extends SplitInput>(
+  items: readonly T[],
+  o: SplitConfig,
+): (T & { split: Split })[] {
+  if (o.val + o.test >= 1)
+    throw new LoupeError(
+      'INVALID_CONFIG',
+      `val (${o.val}) + test (${o.test}) must leave something to train on`,
+    );
+  const byGroup = o.groupBy === 'group';
+  const unitOf = (item: T) => (byGroup && item.group ? `g:${item.group}` : `i:${item.id}`);
+
+  const units = new Map<string, { labels: Map<string, number> }>();
+  for (const item of items) {
+    if (item.split) continue;
+    const key = unitOf(item);
+    const unit = units.get(key) ?? { labels: new Map<string, number>() };
+    unit.labels.set(item.label, (unit.labels.get(item.label) ?? 0) + 1);
+    units.set(key, unit);
+  }
+  const strata = new Map<string, string[]>();
+  for (const [key, unit] of units) {
+    const major = o.stratify
+      ? [...unit.labels].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0]
+      : '*';
+    strata.set(major, [...(strata.get(major) ?? []), key]);
+  }
+  const splitOf = new Map<string, Split>();
+  for (const keys of strata.values()) {
+    const ranked = keys
+      .map((k) => [stableRank(o.seed, k), k] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const n = ranked.length;
+    // Rounding per class; a class with few units still gets a test unit before a val unit.
+    const nTest = Math.round(n * o.test);
+    const nVal = Math.round(n * o.val);
+    ranked.forEach(([, key], i) => splitOf.set(key, i < nTest ? 'test' : i < nTest + nVal ? 'val' : 'train'));
+  }
+  return items.map((item) => ({ ...item, split: item.split ?? splitOf.get(unitOf(item))! }));
+}
