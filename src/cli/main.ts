@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isLoupeError } from '../errors/loupe-error.js';
+import { registerData } from './commands/data.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEngine } from './commands/engine.js';
 import { registerInit } from './commands/init.js';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInit(program);
+  registerData(program);
   registerDemo(program);
   registerEngine(program);
   return program;

@@ -13,6 +13,8 @@ export interface FolderListing {
   classes: string[];
   /** Image paths and class indices per predefined split; a flat folder is all "train". */
   splits: Partial<Record<SplitName, { paths: string[]; labels: number[] }>>;
+  /** Whether the folder had train/ val/ test/ subfolders (otherwise nothing was decided). */
+  predefined: boolean;
 }
 
 async function subfolders(dir: string): Promise<string[]> {
@@ -67,7 +69,7 @@ export async function listImageFolder(root: string): Promise<FolderListing> {
     }
     splits[split] = { paths, labels };
   }
-  return { classes, splits };
+  return { classes, splits, predefined: splitDirs.length > 0 };
 }
 
 /** Decodes every image of a listing into in-memory sets, one per split. */

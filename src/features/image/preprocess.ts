@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { LoupeError } from '../../errors/loupe-error.js';
+import { mapConcurrent } from '../../util/map-concurrent.js';
 import {
   imagePreprocessingSchema,
   type ImagePreprocessing,
@@ -158,19 +159,13 @@ export async function preprocessImages(
   const p = imagePreprocessingSchema.parse(preprocessing);
   if (inputs.length === 0) throw new LoupeError('INVALID_ARGUMENT', 'no images to preprocess');
   const x = new Float32Array(inputs.length * channelsOf(p) * p.width * p.height);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < inputs.length; i = next++) {
-      const input = inputs[i]!;
-      try {
-        packNchw(await resizedPixels(input, p, options), p, x, i);
-      } catch (e) {
-        throw toLoupeError(e, input);
-      }
+  await mapConcurrent(inputs, options.concurrency ?? availableParallelism(), async (input, i) => {
+    try {
+      packNchw(await resizedPixels(input, p, options), p, x, i);
+    } catch (e) {
+      throw toLoupeError(e, input);
     }
-  };
-  const workers = Math.max(1, Math.min(options.concurrency ?? availableParallelism(), inputs.length));
-  await Promise.all(Array.from({ length: workers }, worker));
+  });
   return { x, size: inputs.length, shape: [inputs.length, channelsOf(p), p.height, p.width] };
 }
 
