@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   NATIVE_UNAVAILABLE: { status: 500, exit: 4 },
   DISPOSED: { status: 500, exit: 3 },
   CORRUPT_FILE: { status: 422, exit: 2 },
+  VALIDATION_FAILED: { status: 422, exit: 2 },
   NOT_FOUND: { status: 404, exit: 2 },
   MISSING_DEPENDENCY: { status: 500, exit: 4 },
   DISK_FULL: { status: 507, exit: 3 },
