@@ -10,9 +10,9 @@ export type ExportFormat = 'folder' | 'csv' | 'json';
 
 /** A label as a folder name: no separators, no dot-names, nothing a filesystem would refuse. */
 export function safeName(label: string): string {
-  const s = label
-    .normalize('NFC')
-    .replace(/[/\\:*?"<>|\u0000-\u001f]/g, '_')
+  const s = [...label.normalize('NFC')]
+    .map((ch) => (ch.charCodeAt(0) < 0x20 || '/\\:*?"<>|'.includes(ch) ? '_' : ch))
+    .join('')
     .trim();
   return !s || s === '.' || s === '..' ? '_' : s.slice(0, 120);
 }
