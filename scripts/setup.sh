@@ -12,6 +12,7 @@ APT_PACKAGES=(
   python3-torch python3-torchvision python3-numpy python3-pil  # baselines in bench/ and cross-checks
   dataset-fashion-mnist # benchmark data (70k labelled images)
   darknet               # real photos used by the backbone parity tests
+  sox                   # synthesises the audio sample and test recordings
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
