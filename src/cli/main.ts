@@ -3,6 +3,7 @@ import { isLoupeError } from '../errors/loupe-error.js';
 import { registerData } from './commands/data.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEngine } from './commands/engine.js';
+import { registerIngest } from './commands/ingest.js';
 import { registerInit } from './commands/init.js';
 
 /** Builds the command tree. Each verb lives in its own module under commands/. */
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInit(program);
+  registerIngest(program);
   registerData(program);
   registerDemo(program);
   registerEngine(program);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { validationPolicySchema } from '../data/validate/validation-policy.js';
 
 /**
  * loupe.yaml: what a workspace is and how its commands behave. Every section has defaults, so
@@ -32,9 +33,18 @@ export const downloadConfigSchema = z.strictObject({
     .default(20 * 1024 * 1024),
 });
 
+export const foldConfigSchema = z.strictObject({
+  /** k of k-fold cross-validation over the train and val items. */
+  k: z.number().int().min(2).default(5),
+  /** One fold per group instead (leave-one-group-out), e.g. per recording or per user. */
+  byGroup: z.boolean().default(false),
+});
+
 const dataSchema = z.strictObject({
   split: splitConfigSchema.default(splitConfigSchema.parse({})),
+  folds: foldConfigSchema.default(foldConfigSchema.parse({})),
   download: downloadConfigSchema.default(downloadConfigSchema.parse({})),
+  validation: validationPolicySchema.default(validationPolicySchema.parse({})),
 });
 
 const baseShape = {

@@ -12,6 +12,9 @@ data:
     seed: 42          # the same seed and items give the same split on any machine
     stratify: true    # keep class proportions equal across splits
     groupBy: group    # keep a group (observation, user, recording) on one side; or: none
+  folds:
+    k: 5              # cross-validation folds over train and val items
+    byGroup: false    # true: one fold per group (leave-one-group-out)
   download:
     concurrency: 16   # images downloaded at once
     perHost: 4        # at once from one host

@@ -5,7 +5,9 @@ import type { Candidate } from './candidate.js';
 /** An image is identified by its bytes; an audio segment by its recording and its times. */
 export function itemId(c: Pick<Candidate, 'kind' | 'blob' | 'start' | 'end'>): string {
   if (c.kind === 'image') return c.blob;
-  return createHash('sha256').update(`${c.blob}#t=${c.start ?? 0},${c.end ?? 0}`).digest('hex');
+  return createHash('sha256')
+    .update(`${c.blob}#t=${c.start ?? 0},${c.end ?? 0}`)
+    .digest('hex');
 }
 
 /** Candidates as manifest items still waiting for a split (and maybe a fold). */

@@ -50,9 +50,11 @@ export function assignSplits<T extends SplitInput>(
       .map((k) => [stableRank(o.seed, k), k] as const)
       .sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const n = ranked.length;
-    // Rounding per class; a class with few units still gets a test unit before a val unit.
-    const nTest = Math.round(n * o.test);
-    const nVal = Math.round(n * o.val);
+    // Rounding per class, but a class of three or more units keeps at least one unit in each
+    // held-out split asked for: a tiny class with no test item cannot be evaluated at all.
+    const atLeastOne = (f: number) => (f > 0 && n >= 3 ? Math.max(1, Math.round(n * f)) : Math.round(n * f));
+    const nTest = atLeastOne(o.test);
+    const nVal = atLeastOne(o.val);
     ranked.forEach(([, key], i) => splitOf.set(key, i < nTest ? 'test' : i < nTest + nVal ? 'val' : 'train'));
   }
   return items.map((item) => ({ ...item, split: item.split ?? splitOf.get(unitOf(item))! }));

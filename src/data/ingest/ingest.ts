@@ -1,0 +1,141 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { LoupeConfig } from '../../config/schema.js';
+import { LoupeError } from '../../errors/loupe-error.js';
+import { writeFileAtomic } from '../../store/atomic-write.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import { assignFolds } from '../splits/assign-folds.js';
+import { assignSplits } from '../splits/assign-splits.js';
+import { validateItems, type ValidationProgress } from '../validate/validate-items.js';
+import type { ValidationReport } from '../validate/validation-report.js';
+import type { ManifestItem } from '../versions/manifest.js';
+import { listVersions, readVersionItems, saveVersion } from '../versions/version-store.js';
+import { toPendingItem, type PendingItem } from './build-items.js';
+import type { Rejection, SourceResult } from './candidate.js';
+
+export interface IngestOptions {
+  dataset: string;
+  /** Start from nothing instead of adding to the dataset's latest version. */
+  replace?: boolean;
+  /** A description of the source for the report ("folder photos/", "csv observations.csv"). */
+  source: string;
+  onValidationProgress?: (p: ValidationProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface IngestReport {
+  dataset: string;
+  version: string;
+  /** False when the result equals an existing version (nothing new was written). */
+  created: boolean;
+  parent: string | null;
+  source: string;
+  /** Items before and after this ingest. */
+  items: { before: number; added: number; alreadyPresent: number; after: number };
+  rejectedBySource: { count: number; byReason: Record<string, number>; examples: Rejection[] };
+  validation?: ValidationReport;
+  sourceDetails: Record<string, unknown>;
+  /** Where the JSON form of this report was written. */
+  reportFile: string;
+}
+
+const EXAMPLES = 10;
+
+function rejectionSummary(rejected: readonly Rejection[]): IngestReport['rejectedBySource'] {
+  const byReason: Record<string, number> = {};
+  for (const r of rejected) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
+  return { count: rejected.length, byReason, examples: rejected.slice(0, EXAMPLES) };
+}
+
+/**
+ * Turns what a source found into a new immutable dataset version: new items join the latest
+ * version's (unless replacing), images are validated together with the existing ones (so a
+ * copy of a test image arriving in train is caught), new items are split and every train/val
+ * item gets a cross-validation fold. The report is written next to the database.
+ */
+export async function ingest(ws: Workspace, found: SourceResult, o: IngestOptions): Promise<IngestReport> {
+  const config: LoupeConfig = ws.config;
+  const latest = o.replace ? undefined : (await listVersions(ws.db, o.dataset))[0];
+  const base = latest ? await readVersionItems(ws, latest) : [];
+  const baseIds = new Set(base.map((i) => i.id));
+
+  const pending = found.candidates.map(toPendingItem).filter((i) => !baseIds.has(i.id));
+  const alreadyPresent = found.candidates.length - pending.length;
+
+  // Images are validated with the base, whose items keep their splits, so leakage and
+  // duplicates across old and new show up; audio segments pass straight through.
+  const images = [...base, ...pending].filter((i) => i.kind === 'image');
+  let validation: ValidationReport | undefined;
+  let keptImages: (PendingItem & { duplicateGroup?: string })[] = [];
+  if (images.length) {
+    const result = await validateItems(
+      images.map((i) => ({ ...i, hash: i.blob, file: ws.blobs.pathOf(i.blob) })),
+      config.data.validation,
+      { onProgress: o.onValidationProgress, signal: o.signal },
+    );
+    validation = result.report;
+    keptImages = result.kept.map(({ hash: _h, file: _f, image: _i, movedFrom: _m, ...item }) => item);
+  }
+  const audio = [...base, ...pending].filter((i) => i.kind === 'audio');
+  // An id is the content: copies that validation kept (policy `keep`) still become one item.
+  const all: (PendingItem & { duplicateGroup?: string })[] = [
+    ...new Map([...keptImages, ...audio].map((i) => [i.id, i])).values(),
+  ];
+
+  // Splits: the base's and the source's stay, the rest follow the settings. A source that gave
+  // a test split but no val split (train/ and test/ folders) has val carved from its train items.
+  const given = new Set(all.map((i) => i.split).filter(Boolean));
+  const carveVal = given.has('train') && !given.has('val');
+  const baseSplit = new Map(base.map((i) => [i.id, i.split]));
+  const split = assignSplits(
+    all.map((i) => {
+      const group = i.group ?? i.duplicateGroup;
+      const open = carveVal && i.split === 'train' && !baseSplit.has(i.id);
+      const { split: given, ...rest } = i;
+      return { ...rest, ...(group ? { group } : {}), ...(given && !open ? { split: given } : {}) };
+    }),
+    {
+      ...config.data.split,
+      test: given.has('test') ? 0 : config.data.split.test,
+      val: given.has('val') ? 0 : config.data.split.val,
+    },
+  );
+  const splitById = new Map(split.map((i) => [i.id, i.split]));
+  const withSplits = all.map(({ duplicateGroup: _d, ...i }) => ({ ...i, split: splitById.get(i.id)! }));
+  const items: ManifestItem[] = assignFolds(
+    withSplits,
+    config.data.folds.byGroup ? { type: 'group' } : { type: 'kfold', k: config.data.folds.k },
+    config.data.split.seed,
+  );
+
+  if (!items.length)
+    throw new LoupeError(
+      'VALIDATION_FAILED',
+      `nothing usable was found in ${o.source}; see the report for why`,
+    );
+  const saved = await saveVersion(ws, o.dataset, items, {
+    ...(latest ? { parent: latest.id } : {}),
+    summary: { source: o.source },
+  });
+  const reportFile = path.join(ws.stateDir, 'reports', `ingest-${saved.id.slice(0, 12)}.json`);
+  const report: IngestReport = {
+    dataset: o.dataset,
+    version: saved.id,
+    created: saved.created,
+    parent: latest?.id ?? null,
+    source: o.source,
+    items: {
+      before: base.length,
+      added: items.filter((i) => !baseIds.has(i.id)).length,
+      alreadyPresent,
+      after: items.length,
+    },
+    rejectedBySource: rejectionSummary(found.rejected),
+    ...(validation ? { validation } : {}),
+    sourceDetails: found.details,
+    reportFile,
+  };
+  await mkdir(path.dirname(reportFile), { recursive: true });
+  await writeFileAtomic(reportFile, new TextEncoder().encode(`${JSON.stringify(report, null, 1)}\n`));
+  return report;
+}
