@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 
 import { loadAddon } from '../src/engine/native/load-addon.js';
 import { LoupeError, isLoupeError } from '../src/errors/loupe-error.js';
+import { benchDownload } from './download.js';
 import { benchFashionMnist } from './fashion-mnist.js';
 import { machineInfo } from './lib/machine.js';
 import { renderReport, type BenchResult } from './lib/report.js';
@@ -24,7 +25,11 @@ import { benchMobileNetV2 } from './mobilenet-v2.js';
 // Python baselines: unset, OpenBLAS threads fight libtorch's (see DESIGN.md).
 process.env.OPENBLAS_NUM_THREADS ??= '1';
 
-const BENCHES = { 'fashion-mnist': benchFashionMnist, 'mobilenet-v2': benchMobileNetV2 } as const;
+const BENCHES = {
+  'fashion-mnist': benchFashionMnist,
+  'mobilenet-v2': benchMobileNetV2,
+  download: benchDownload,
+} as const;
 type BenchName = keyof typeof BENCHES;
 
 const here = path.dirname(fileURLToPath(import.meta.url));

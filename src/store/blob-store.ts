@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LoupeError } from '../errors/loupe-error.js';
@@ -31,6 +31,10 @@ export interface BlobStore {
   pathOf(hash: BlobHash): string;
   /** Re-hashes the blob; false when its bytes no longer match its name. */
   verify(hash: BlobHash): Promise<boolean>;
+  /** The blob's size in bytes, or undefined when it is missing. */
+  size(hash: BlobHash): Promise<number | undefined>;
+  /** Deletes a blob (a damaged one, so a good copy can take its place); missing is fine. */
+  remove(hash: BlobHash): Promise<void>;
 }
 
 /** A BlobStore on the local disk: <root>/<first two hex digits>/<hash>. */
@@ -101,6 +105,17 @@ export class FsBlobStore implements BlobStore {
     } catch (e) {
       throw new LoupeError('NOT_FOUND', `blob ${hash} is not in the store`, { hash }, { cause: e });
     }
+  }
+
+  async size(hash: BlobHash): Promise<number | undefined> {
+    return stat(this.pathOf(hash)).then(
+      (s) => s.size,
+      () => undefined,
+    );
+  }
+
+  async remove(hash: BlobHash): Promise<void> {
+    await rm(this.pathOf(hash), { force: true });
   }
 
   async verify(hash: BlobHash): Promise<boolean> {
