@@ -14,7 +14,7 @@ import { downloadAll } from '../src/data/download/download-all.js';
 import type { DownloadOptions } from '../src/data/download/download-options.js';
 import type { DownloadReport, DownloadResult } from '../src/data/download/download-report.js';
 import { parseRetryAfter } from '../src/data/download/retry-policy.js';
-import { sniffImage } from '../src/data/download/sniff-image.js';
+import { sniffImage } from '../src/data/content/sniff-image.js';
 import { isLoupeError } from '../src/errors/loupe-error.js';
 import { FsBlobStore } from '../src/store/blob-store.js';
 import { openDatabase, type Database } from '../src/store/database.js';
@@ -319,7 +319,7 @@ describe('downloadAll against a local server', () => {
         [u('/loop/a'), 'redirect_loop', /loop\/a → .*loop\/b → .*loop\/a/],
         [u('/chain/9'), 'redirect_limit', /more than 5 redirects/],
         [u('/to-ftp'), 'bad_scheme', /^redirect: unsupported scheme ftp: \(only http and https\)$/],
-        [u('/error-page.jpg'), 'not_an_image', /"<!DOCTYPE html>/],
+        [u('/error-page.jpg'), 'not_an_image', /not an image: an HTML page/],
         [u('/big-stream.jpg'), 'too_large', /the body exceeds the 250000-byte limit/],
         [u('/big-declared.jpg'), 'too_large', /Content-Length 50000000/],
         ['ftp://127.0.0.1/dog.jpg', 'bad_scheme', /^unsupported scheme ftp:/],

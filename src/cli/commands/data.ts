@@ -12,7 +12,7 @@ import {
   type VersionSummary,
 } from '../../data/versions/version-store.js';
 import { LoupeError } from '../../errors/loupe-error.js';
-import { renderTable } from '../table.js';
+import { renderTable } from '../../util/render-table.js';
 import { withWorkspace } from '../workspace-options.js';
 
 const short = (id: string) => id.slice(0, 12);

@@ -13,6 +13,7 @@ import { renderValidationTable } from '../../data/validate/render-validation-tab
 import type { Split } from '../../data/versions/manifest.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { Workspace } from '../../workspace/workspace.js';
+import { downloadProgressBar, type DownloadProgressBar } from '../download-progress.js';
 import { interruptible } from '../interrupt.js';
 import { progressBar, type ProgressBar } from '../progress.js';
 import { withWorkspace } from '../workspace-options.js';
@@ -176,8 +177,9 @@ export function registerIngest(program: Command): void {
       },
       c: Command,
     ) =>
-      run(c, o, `csv ${file}`, (ws, p, signal) =>
-        candidatesFromCsv(
+      run(c, o, `csv ${file}`, async (ws, _p, signal) => {
+        let bar: DownloadProgressBar | undefined;
+        const found = await candidatesFromCsv(
           file,
           {
             imageColumn: o.imageColumn,
@@ -189,10 +191,11 @@ export function registerIngest(program: Command): void {
             ...(o.top ? { topK: o.top } : {}),
           },
           ws,
-          p,
+          (p) => (bar ??= downloadProgressBar(p.total)).onProgress(p),
           signal,
-        ),
-      ),
+        ).finally(() => bar?.stop());
+        return found;
+      }),
   );
 
   common(

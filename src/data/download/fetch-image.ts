@@ -3,7 +3,7 @@ import type { ResolvedDownloadOptions } from './download-options.js';
 import { DownloadFailure } from './failure.js';
 import type { HostLimiter } from './host-limiter.js';
 import { backoffMs, parseRetryAfter } from './retry-policy.js';
-import { describeBytes, sniffImage, SNIFF_BYTES, type SniffedImage } from './sniff-image.js';
+import { describeContent, sniffImage, SNIFF_BYTES, type SniffedImage } from '../content/sniff-image.js';
 
 export interface FetchedImage {
   bytes: Uint8Array;
@@ -222,6 +222,10 @@ async function readImageBody(
 
 function sniffOrFail(bytes: Uint8Array): SniffedImage {
   const image = sniffImage(bytes);
-  if (!image) throw new DownloadFailure('not_an_image', `not an image: ${describeBytes(bytes)}`);
+  if (!image)
+    throw new DownloadFailure(
+      'not_an_image',
+      `not an image: ${describeContent(bytes.subarray(0, SNIFF_BYTES))}`,
+    );
   return image;
 }

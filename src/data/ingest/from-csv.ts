@@ -1,7 +1,8 @@
 import type { Workspace } from '../../workspace/workspace.js';
 import { downloadAll } from '../download/download-all.js';
 import { readCsvUrls, type CsvUrlOptions } from '../sources/csv-urls.js';
-import type { Candidate, IngestProgress, Rejection, SourceResult } from './candidate.js';
+import type { DownloadProgress } from '../download/download-report.js';
+import type { Candidate, Rejection, SourceResult } from './candidate.js';
 
 /**
  * A CSV of image URLs: rows are read and filtered, every distinct URL is downloaded (or found
@@ -12,7 +13,7 @@ export async function candidatesFromCsv(
   file: string,
   csv: CsvUrlOptions,
   ws: Pick<Workspace, 'db' | 'blobs' | 'config'>,
-  onProgress?: IngestProgress,
+  onProgress?: (p: DownloadProgress) => void,
   signal?: AbortSignal,
 ): Promise<SourceResult> {
   const listing = await readCsvUrls(file, csv);
@@ -22,7 +23,7 @@ export async function candidatesFromCsv(
       blobs: ws.blobs,
       db: ws.db,
       ...ws.config.data.download,
-      onProgress: (p) => onProgress?.('download', p.done, p.total),
+      ...(onProgress ? { onProgress } : {}),
       ...(signal ? { signal } : {}),
     },
   );

@@ -41,6 +41,7 @@ export async function candidatesFromIdx(
       }
       const pixels = data.pixels.subarray(i * size, (i + 1) * size);
       const png = await sharp(pixels, { raw: { width: data.cols, height: data.rows, channels: 1 } })
+        .toColourspace('b-w')
         .png({ compressionLevel: 6 })
         .toBuffer();
       candidates[i] = {

@@ -69,12 +69,20 @@ export async function ingest(ws: Workspace, found: SourceResult, o: IngestOption
   let keptImages: (PendingItem & { duplicateGroup?: string })[] = [];
   if (images.length) {
     const result = await validateItems(
-      images.map((i) => ({ ...i, hash: i.blob, file: ws.blobs.pathOf(i.blob) })),
+      // Items of the base version keep their split: a new copy of an old test image moves, not the old item.
+      images.map((i) => ({
+        ...i,
+        hash: i.blob,
+        file: ws.blobs.pathOf(i.blob),
+        ...(baseIds.has(i.id) ? { fixedSplit: true } : {}),
+      })),
       config.data.validation,
       { onProgress: o.onValidationProgress, signal: o.signal },
     );
     validation = result.report;
-    keptImages = result.kept.map(({ hash: _h, file: _f, image: _i, movedFrom: _m, ...item }) => item);
+    keptImages = result.kept.map(
+      ({ hash: _h, file: _f, image: _i, movedFrom: _m, fixedSplit: _x, ...item }) => item,
+    );
   }
   const audio = [...base, ...pending].filter((i) => i.kind === 'audio');
   // An id is the content: copies that validation kept (policy `keep`) still become one item.

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { BlobStore } from '../../store/blob-store.js';
 import { mapConcurrent } from '../../util/map-concurrent.js';
-import { SNIFF_BYTES, sniffImage } from '../download/sniff-image.js';
+import { SNIFF_BYTES, sniffImage } from '../content/sniff-image.js';
 import type { ManifestItem } from './manifest.js';
 
 export type ExportFormat = 'folder' | 'csv' | 'json';

@@ -71,14 +71,27 @@ export function sniffImage(bytes: Uint8Array): SniffedImage | undefined {
   return sniffHeif(bytes);
 }
 
-/** A short, printable description of what a non-image body starts with, for failure reasons. */
-export function describeBytes(bytes: Uint8Array): string {
-  if (bytes.length === 0) return 'an empty body';
-  const head = Buffer.from(bytes.subarray(0, 16));
-  const text = head.toString('latin1');
-  // eslint-disable-next-line no-control-regex
-  const printable = /^[\x09\x0a\x0d\x20-\x7e]+$/.test(text);
-  return printable
-    ? `a body starting with ${JSON.stringify(text.trimStart().slice(0, 16))}`
-    : `a body starting with 0x${head.toString('hex')}`;
+/**
+ * Names what a file that is not a readable image holds, so the report can say "an HTML page"
+ * (a download that got an error page or a login wall) instead of only "unsupported format".
+ * It runs only after sniffing or decoding said no, so it describes; it never decides.
+ */
+export function describeContent(head: Uint8Array): string {
+  if (head.length === 0) return 'nothing (empty)';
+  const text = Buffer.from(head).toString('latin1');
+  const dib = head.length >= 18 ? Buffer.from(head).readUInt32LE(14) : 0;
+  if (text.startsWith('BM') && [12, 40, 52, 56, 108, 124].includes(dib))
+    return 'a BMP image, a format the decoder does not read (convert it to PNG)';
+  if (text.startsWith('%PDF')) return 'a PDF document';
+  if (text.startsWith('PK\x03\x04')) return 'a ZIP archive';
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip-compressed data';
+  const start = text.replace(/^\xEF\xBB\xBF/, '').trimStart();
+  if (/^<(!doctype html|html|head|body)\b/i.test(start)) return 'an HTML page';
+  if (/^<\?xml|^</.test(start)) return 'XML or markup';
+  if (/^[{[]/.test(start)) return 'JSON';
+  // Text when nearly every byte is printable ASCII, whitespace or part of a UTF-8 sequence.
+  let printable = 0;
+  for (const b of head) if (b === 9 || b === 10 || b === 13 || (b >= 32 && b !== 127)) printable++;
+  if (head.length && printable / head.length > 0.95) return 'text';
+  return 'data of no known image format';
 }
