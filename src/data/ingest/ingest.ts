@@ -41,6 +41,42 @@ export interface IngestReport {
 
 const EXAMPLES = 10;
 
+/**
+ * What must share a split: items of one group (observation, recording) and copies of each other
+ * (validation's duplicate groups), transitively. Union-find over both kinds of link.
+ */
+function splitGroups(
+  items: readonly (PendingItem & { duplicateGroup?: string })[],
+): Map<string, string | undefined> {
+  const parent = new Map<string, string>();
+  const find = (k: string): string => {
+    let r = k;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(k, r);
+    return r;
+  };
+  const add = (k: string) => parent.has(k) || parent.set(k, k);
+  for (const i of items) {
+    const keys = [
+      i.group !== undefined ? `g:${i.group}` : undefined,
+      i.duplicateGroup !== undefined ? `d:${i.duplicateGroup}` : undefined,
+    ].filter((k): k is string => k !== undefined);
+    keys.forEach(add);
+    if (keys.length === 2) parent.set(find(keys[0]!), find(keys[1]!));
+  }
+  return new Map(
+    items.map((i) => {
+      const key =
+        i.group !== undefined
+          ? `g:${i.group}`
+          : i.duplicateGroup !== undefined
+            ? `d:${i.duplicateGroup}`
+            : undefined;
+      return [i.id, key ? find(key) : undefined];
+    }),
+  );
+}
+
 function rejectionSummary(rejected: readonly Rejection[]): IngestReport['rejectedBySource'] {
   const byReason: Record<string, number> = {};
   for (const r of rejected) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
@@ -59,8 +95,23 @@ export async function ingest(ws: Workspace, found: SourceResult, o: IngestOption
   const base = latest ? await readVersionItems(ws, latest) : [];
   const baseIds = new Set(base.map((i) => i.id));
 
-  const pending = found.candidates.map(toPendingItem).filter((i) => !baseIds.has(i.id));
-  const alreadyPresent = found.candidates.length - pending.length;
+  // Items already in the dataset stay as they are; one arriving again under another label is a
+  // conflict to report (relabelling is what corrections are for), not a silent no-op.
+  const baseLabel = new Map(base.map((i) => [i.id, i.label]));
+  const pending: PendingItem[] = [];
+  const rejected = [...found.rejected];
+  let alreadyPresent = 0;
+  for (const item of found.candidates.map(toPendingItem)) {
+    const existing = baseLabel.get(item.id);
+    if (existing === undefined) pending.push(item);
+    else if (existing === item.label) alreadyPresent++;
+    else
+      rejected.push({
+        source: item.source,
+        reason: 'label conflicts with the dataset',
+        detail: `already "${existing}", given "${item.label}"`,
+      });
+  }
 
   // Images are validated with the base, whose items keep their splits, so leakage and
   // duplicates across old and new show up; audio segments pass straight through.
@@ -95,9 +146,10 @@ export async function ingest(ws: Workspace, found: SourceResult, o: IngestOption
   const given = new Set(all.map((i) => i.split).filter(Boolean));
   const carveVal = given.has('train') && !given.has('val');
   const baseSplit = new Map(base.map((i) => [i.id, i.split]));
+  const splitGroup = splitGroups(all);
   const split = assignSplits(
     all.map((i) => {
-      const group = i.group ?? i.duplicateGroup;
+      const group = splitGroup.get(i.id);
       const open = carveVal && i.split === 'train' && !baseSplit.has(i.id);
       const { split: given, ...rest } = i;
       return { ...rest, ...(group ? { group } : {}), ...(given && !open ? { split: given } : {}) };
@@ -138,7 +190,7 @@ export async function ingest(ws: Workspace, found: SourceResult, o: IngestOption
       alreadyPresent,
       after: items.length,
     },
-    rejectedBySource: rejectionSummary(found.rejected),
+    rejectedBySource: rejectionSummary(rejected),
     ...(validation ? { validation } : {}),
     sourceDetails: found.details,
     reportFile,

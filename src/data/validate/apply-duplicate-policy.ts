@@ -101,7 +101,8 @@ export function applyDuplicatePolicy(
           ? `${checks.copies} in ${where}; this copy stays in ${target}`
           : `${checks.copies} in ${where}${verb}`;
       report.flag(checks.leakage, i, message, from, related(i, group), i === shown);
-      if (from === target) continue;
+      // Items of an existing version stay where they are (reported); only new copies follow them.
+      if (from === target || items[i]!.fixedSplit) continue;
       if (action === 'move') {
         states[i]!.split = target;
         report.moved(checks.leakage);

@@ -186,7 +186,7 @@ function failure(report: ValidationReport): LoupeError {
   return new LoupeError(
     'VALIDATION_FAILED',
     `validation failed: ${report.failed.join(', ')} ${report.failed.length > 1 ? 'are' : 'is'} set to fail\n${lines.join('\n')}\n` +
-      `Fix the data, or set validation.checks.<check> to skip or keep in loupe.yaml.`,
+      `Fix the data, or set data.validation.checks.<check> to skip or keep in loupe.yaml.`,
     { report },
   );
 }
