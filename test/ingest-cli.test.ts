@@ -165,17 +165,43 @@ describe('loupe ingest and loupe data, end to end', () => {
     for (const [i, n] of names.entries()) {
       const split = i < 2 ? 'test' : 'train';
       for (const cls of ['animal', 'other']) await mkdir(path.join(photos, split, cls), { recursive: true });
-      await cp(`/usr/share/darknet/data/${n}.jpg`, path.join(photos, split, i % 2 ? 'animal' : 'other', `${n}.jpg`));
+      await cp(
+        `/usr/share/darknet/data/${n}.jpg`,
+        path.join(photos, split, i % 2 ? 'animal' : 'other', `${n}.jpg`),
+      );
     }
     const first = await json<Report>(ws, 'ingest', 'folder', photos, '--dataset', 'photos');
     const later = path.join(dir, 'later', 'train', 'other');
     await mkdir(later, { recursive: true });
-    await writeFile(path.join(later, 'dog-small.jpg'), await sharp('/usr/share/darknet/data/dog.jpg').resize(300).jpeg({ quality: 40 }).toBuffer());
-    const v2 = await json<Report>(ws, 'ingest', 'folder', path.dirname(path.dirname(later)), '--dataset', 'photos');
+    await writeFile(
+      path.join(later, 'dog-small.jpg'),
+      await sharp('/usr/share/darknet/data/dog.jpg').resize(300).jpeg({ quality: 40 }).toBuffer(),
+    );
+    const v2 = await json<Report>(
+      ws,
+      'ingest',
+      'folder',
+      path.dirname(path.dirname(later)),
+      '--dataset',
+      'photos',
+    );
     assert.equal(v2.parent, first.version);
-    assert.equal(v2.validation!.checks.nearLeakage!.moved, 1, 'the resized copy moved to where the original is');
-    const diff = await json<{ added: { split: string; source: string }[] }>(ws, 'data', 'diff', first.version.slice(0, 12), v2.version.slice(0, 12));
-    assert.deepEqual(diff.added.map((a) => a.split), ['test']);
+    assert.equal(
+      v2.validation!.checks.nearLeakage!.moved,
+      1,
+      'the resized copy moved to where the original is',
+    );
+    const diff = await json<{ added: { split: string; source: string }[] }>(
+      ws,
+      'data',
+      'diff',
+      first.version.slice(0, 12),
+      v2.version.slice(0, 12),
+    );
+    assert.deepEqual(
+      diff.added.map((a) => a.split),
+      ['test'],
+    );
   });
 
   it('gives the same version id for the same data in another workspace', async () => {
