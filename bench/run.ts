@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { loadAddon } from '../src/engine/native/load-addon.js';
 import { LoupeError, isLoupeError } from '../src/errors/loupe-error.js';
 import { benchDownload } from './download.js';
+import { benchIngest } from './ingest.js';
 import { benchFashionMnist } from './fashion-mnist.js';
 import { machineInfo } from './lib/machine.js';
 import { renderReport, type BenchResult } from './lib/report.js';
@@ -29,6 +30,7 @@ const BENCHES = {
   'fashion-mnist': benchFashionMnist,
   'mobilenet-v2': benchMobileNetV2,
   download: benchDownload,
+  ingest: benchIngest,
 } as const;
 type BenchName = keyof typeof BENCHES;
 
