@@ -64,7 +64,7 @@ describe('workspaces', () => {
     await ws.close();
     await assert.rejects(
       () => openWorkspace({ workspace: root, profile: 'staging', env: {} }),
-      invalidConfig(/no profile "staging"; it has: ci, prod/),
+      invalidConfig(/no profile "staging"; it has: local, ci, prod/),
     );
   });
 

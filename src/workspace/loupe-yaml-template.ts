@@ -22,8 +22,11 @@ data:
     timeoutMs: 30000
     retries: 4        # on network errors, 5xx and 429 (Retry-After is honoured)
     maxBytes: 20971520
+  # validation: what ingest checks and what it does about each finding (skip | keep | fail);
+  # every check, its default and an example are in docs/datasets.md, section Validation.
 
 profiles:
+  local: {}
   ci:
     data:
       download:
