@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { loupeBin, runLoupe } from './helpers/run-cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin/loupe.js');
-const run = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, [bin, ...args], {
-    cwd,
-    env: { ...process.env, LOUPE_THREADS: '1' },
-  }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({
-      code: e.code,
-      stdout: e.stdout,
-      stderr: e.stderr,
-    }),
-  );
+const run = (args: string[], cwd: string) => runLoupe(cwd, args);
+const bin = loupeBin;
 
 let dir: string;
 before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'loupe-cli-'))));

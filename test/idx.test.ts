@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readIdxImages, readIdxLabels, readIdxPair } from '../src/data/sources/idx.js';
+import { readIdxImages, readIdxLabels, readIdxPair, streamIdxImages } from '../src/data/sources/idx.js';
 import { isLoupeError } from '../src/errors/loupe-error.js';
 
 const FASHION = '/usr/share/datasets/fashion-mnist';
@@ -144,4 +144,42 @@ test('rejects a label file whose count differs from the images', async () => {
 
 test('a missing file is reported as such, not as corruption', async () => {
   await assert.rejects(readIdxLabels(path.join(dir, 'nope')), (e: unknown) => isLoupeError(e, 'NOT_FOUND'));
+});
+
+async function drain(file: string): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const image of streamIdxImages(file)) out.push(image.pixels);
+  return out;
+}
+
+test('streams images one at a time, identical to reading the whole file', async () => {
+  const pixels = new Uint8Array(7 * 3 * 4).map((_, i) => (i * 37) % 256);
+  const file = await fixture('stream.idx.gz', gzipSync(idx(3, [7, 3, 4], pixels)));
+  const whole = await readIdxImages(file);
+  const streamed = await drain(file);
+  assert.equal(streamed.length, 7);
+  assert.deepEqual(Buffer.concat(streamed), Buffer.from(whole.pixels));
+  if (haveFashion) {
+    let n = 0;
+    for await (const image of streamIdxImages(path.join(FASHION, 't10k-images-idx3-ubyte.gz')))
+      n = image.index + 1;
+    assert.equal(n, 10_000);
+  }
+});
+
+test('a streamed file that is truncated, overlong or missing is a clear error', async () => {
+  const packed = gzipSync(
+    idx(
+      3,
+      [20, 28, 28],
+      new Uint8Array(20 * 28 * 28).map((_, i) => (i * 31) % 256),
+    ),
+  );
+  const cut = await fixture('stream-cut.gz', packed.subarray(0, Math.floor(packed.length / 2)));
+  await rejectsCorrupt(drain(cut), cut, /truncated/);
+  const short = await fixture('stream-short.idx', idx(3, [10, 28, 28], new Uint8Array(28 * 28 * 9)));
+  await rejectsCorrupt(drain(short), short, /declares 10 images of 28 × 28 but it holds 9/);
+  const long = await fixture('stream-long.idx', idx(3, [1, 2, 2], new Uint8Array(9)));
+  await rejectsCorrupt(drain(long), long, /more data than the 1 images/);
+  await assert.rejects(drain(path.join(dir, 'nope')), (e: unknown) => isLoupeError(e, 'NOT_FOUND'));
 });

@@ -1,36 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { repoRoot, runLoupe } from './helpers/run-cli.js';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin/loupe.js');
+const root = repoRoot;
 const sample = path.join(root, 'samples/fashion-mnist');
-
-async function loupe(
-  cwd: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return promisify(execFile)(process.execPath, [bin, ...args], {
-    cwd,
-    env: { ...process.env, LOUPE_PROFILE: '' },
-  }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({
-      code: e.code,
-      stdout: e.stdout,
-      stderr: e.stderr,
-    }),
-  );
-}
+const loupe = (cwd: string, ...args: string[]) => runLoupe(cwd, args);
 const json = async <T>(cwd: string, ...args: string[]): Promise<T> => {
   const r = await loupe(cwd, ...args, '--json');
   assert.equal(r.code, 0, r.stderr);

@@ -2,8 +2,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { BlobStore } from '../../store/blob-store.js';
-import { mapConcurrent } from '../../util/map-concurrent.js';
-import { readIdxPair } from '../sources/idx.js';
+import { readIdxLabels, streamIdxImages } from '../sources/idx.js';
 import type { Split } from '../versions/manifest.js';
 import type { Candidate, IngestProgress, SourceResult } from './candidate.js';
 
@@ -22,41 +21,50 @@ export async function candidatesFromIdx(
   blobs: BlobStore,
   onProgress?: IngestProgress,
 ): Promise<SourceResult> {
-  const data = await readIdxPair(o.images, o.labels);
-  const size = data.rows * data.cols;
+  const labels = await readIdxLabels(o.labels);
   const name = path.basename(o.images);
-  const candidates: Candidate[] = new Array(data.count);
+  const candidates: Candidate[] = [];
+  let declared = 0;
   let done = 0;
-  await mapConcurrent(
-    Array.from({ length: data.count }, (_, i) => i),
-    8,
-    async (i) => {
-      const label = data.labels[i]!;
-      const className = o.classNames ? o.classNames[label] : String(label);
-      if (className === undefined) {
-        throw new LoupeError(
-          'INVALID_ARGUMENT',
-          `${o.labels} has label ${label} but only ${o.classNames!.length} class names were given`,
-        );
-      }
-      const pixels = data.pixels.subarray(i * size, (i + 1) * size);
-      const png = await sharp(pixels, { raw: { width: data.cols, height: data.rows, channels: 1 } })
-        .toColourspace('b-w')
-        .png({ compressionLevel: 6 })
-        .toBuffer();
-      candidates[i] = {
-        kind: 'image',
-        blob: await blobs.put(png),
-        label: className,
-        source: `idx://${name}#${i}`,
-        ...(o.split ? { split: o.split } : {}),
-      };
-      if (++done % 500 === 0 || done === data.count) onProgress?.('convert', done, data.count);
-    },
-  );
-  return {
-    candidates,
-    rejected: [],
-    details: { images: o.images, labels: o.labels, count: data.count, size: [data.rows, data.cols] },
-  };
+  // Images stream from the file and are encoded a few at a time: memory stays flat however large it is.
+  const inFlight = new Set<Promise<void>>();
+  for await (const image of streamIdxImages(o.images)) {
+    declared = image.count;
+    if (labels.length !== image.count) {
+      throw new LoupeError(
+        'CORRUPT_FILE',
+        `${o.labels}: ${labels.length} labels for the ${image.count} images of ${o.images}`,
+        { file: o.labels },
+      );
+    }
+    const label = labels[image.index]!;
+    const className = o.classNames ? o.classNames[label] : String(label);
+    if (className === undefined) {
+      throw new LoupeError(
+        'INVALID_ARGUMENT',
+        `${o.labels} has label ${label} but only ${o.classNames!.length} class names were given`,
+      );
+    }
+    const task = sharp(image.pixels, { raw: { width: image.cols, height: image.rows, channels: 1 } })
+      .toColourspace('b-w')
+      .png({ compressionLevel: 6 })
+      .toBuffer()
+      .then((png) => blobs.put(png))
+      .then((blob) => {
+        candidates[image.index] = {
+          kind: 'image',
+          blob,
+          label: className,
+          source: `idx://${name}#${image.index}`,
+          ...(o.split ? { split: o.split } : {}),
+        };
+        if (++done % 500 === 0) onProgress?.('convert', done, image.count);
+      });
+    inFlight.add(task);
+    void task.finally(() => inFlight.delete(task));
+    if (inFlight.size >= 8) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  onProgress?.('convert', declared, declared);
+  return { candidates, rejected: [], details: { images: o.images, labels: o.labels, count: declared } };
 }

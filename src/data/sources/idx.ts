@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { gunzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { createGunzip, gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { LoupeError } from '../../errors/loupe-error.js';
 
@@ -54,8 +55,12 @@ async function unpack(bytes: Uint8Array, file: string): Promise<Uint8Array> {
   }
 }
 
-/** Parses an unpacked IDX buffer of unsigned bytes with the expected number of dimensions. */
-function parseUbyte(bytes: Uint8Array, file: string, ndims: number): { dims: number[]; data: Uint8Array } {
+/** Checks an IDX header of unsigned bytes with the expected number of dimensions. */
+function parseHeader(
+  bytes: Uint8Array,
+  file: string,
+  ndims: number,
+): { dims: number[]; headerLength: number } {
   if (bytes.length < 4) throw corrupt(file, `${bytes.length} bytes is too short for an IDX header`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -68,7 +73,12 @@ function parseUbyte(bytes: Uint8Array, file: string, ndims: number): { dims: num
   if (bytes.length < headerLength)
     throw corrupt(file, `the header is cut short (${bytes.length} of ${headerLength} bytes)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
+  return { dims: Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false)), headerLength };
+}
+
+/** Parses an unpacked IDX buffer of unsigned bytes with the expected number of dimensions. */
+function parseUbyte(bytes: Uint8Array, file: string, ndims: number): { dims: number[]; data: Uint8Array } {
+  const { dims, headerLength } = parseHeader(bytes, file, ndims);
   // Multiply in floating point: a hostile header must not wrap around to a plausible size.
   const expected = dims.reduce((a, b) => a * b, 1);
   const actual = bytes.length - headerLength;
@@ -79,6 +89,70 @@ function parseUbyte(bytes: Uint8Array, file: string, ndims: number): { dims: num
     );
   }
   return { dims, data: bytes.subarray(headerLength) };
+}
+
+/**
+ * Streams an IDX image file one image at a time, so ingesting it never holds the whole dataset
+ * in memory (the unpacked Fashion-MNIST training file alone is 47 MB). Truncated or overlong
+ * files fail when the stream ends, naming what was expected.
+ */
+export async function* streamIdxImages(
+  file: string,
+): AsyncGenerator<{ count: number; rows: number; cols: number; index: number; pixels: Uint8Array }> {
+  let first: Uint8Array;
+  try {
+    const fh = await open(file, 'r');
+    first = (await fh.read(Buffer.alloc(2), 0, 2, 0)).buffer;
+    await fh.close();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new LoupeError('NOT_FOUND', `${file} does not exist`, { file }, { cause: e });
+    throw e;
+  }
+  const raw = createReadStream(file);
+  const gzipped = first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1];
+  const stream: AsyncIterable<Buffer> = gzipped ? raw.pipe(createGunzip()) : raw;
+  if (gzipped) raw.on('error', (e) => (stream as ReturnType<typeof createGunzip>).destroy(e));
+
+  let pending: Buffer = Buffer.alloc(0);
+  let header: { count: number; rows: number; cols: number; size: number } | undefined;
+  let index = 0;
+  try {
+    for await (const chunk of stream) {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      if (!header) {
+        if (pending.length < 16) continue;
+        const { dims, headerLength } = parseHeader(pending, file, 3);
+        const [count, rows, cols] = dims as [number, number, number];
+        if (rows === 0 || cols === 0) throw corrupt(file, `images of ${rows} × ${cols} pixels`);
+        header = { count, rows, cols, size: rows * cols };
+        pending = pending.subarray(headerLength);
+      }
+      let offset = 0;
+      for (; pending.length - offset >= header.size; offset += header.size) {
+        if (index >= header.count)
+          throw corrupt(file, `more data than the ${header.count} images its header declares`);
+        // A copy: the chunk's memory must not stay alive for as long as one image is referenced.
+        yield {
+          ...header,
+          index: index++,
+          pixels: Uint8Array.from(pending.subarray(offset, offset + header.size)),
+        };
+      }
+      pending = pending.subarray(offset);
+    }
+  } catch (e) {
+    if (e instanceof LoupeError) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw corrupt(file, `cannot be read to the end (${why}); the file may be truncated`, e);
+  }
+  if (!header) throw corrupt(file, `${pending.length} bytes is too short for an IDX header`);
+  if (index !== header.count || pending.length) {
+    throw corrupt(
+      file,
+      `its header declares ${header.count} images of ${header.rows} × ${header.cols} but it holds ${index}${pending.length ? ` and ${pending.length} stray bytes` : ''}`,
+    );
+  }
 }
 
 /** Reads an IDX image file (magic 0x00000803), gzipped or not. */
