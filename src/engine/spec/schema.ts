@@ -88,63 +88,45 @@ const invertedResidual = z.strictObject({
   eps: z.number().positive().default(1e-5),
 });
 
-export type LayerSpecInput =
-  | z.input<typeof conv2d>
-  | z.input<typeof depthwiseConv2d>
-  | z.input<typeof batchnorm>
-  | z.input<typeof activation>
-  | z.input<typeof pool>
-  | z.input<typeof globalAvgPool>
-  | z.input<typeof dropout>
-  | z.input<typeof flatten>
-  | z.input<typeof linear>
-  | z.input<typeof pad>
-  | z.input<typeof invertedResidual>
-  | {
-      type: 'residual';
-      name?: string;
-      tap?: string;
-      body: LayerSpecInput[];
-      shortcut?: LayerSpecInput[];
-      activation?: Activation;
-    }
-  | { type: 'sequential'; name?: string; tap?: string; layers: LayerSpecInput[] };
+/** The layers that hold no other layers. */
+const leafLayers = [
+  conv2d,
+  depthwiseConv2d,
+  batchnorm,
+  activation,
+  pool,
+  globalAvgPool,
+  dropout,
+  flatten,
+  linear,
+  pad,
+  invertedResidual,
+] as const;
+type LeafLayer = (typeof leafLayers)[number];
 
-export type LayerSpec =
-  | z.output<typeof conv2d>
-  | z.output<typeof depthwiseConv2d>
-  | z.output<typeof batchnorm>
-  | z.output<typeof activation>
-  | z.output<typeof pool>
-  | z.output<typeof globalAvgPool>
-  | z.output<typeof dropout>
-  | z.output<typeof flatten>
-  | z.output<typeof linear>
-  | z.output<typeof pad>
-  | z.output<typeof invertedResidual>
-  | {
-      type: 'residual';
-      name?: string;
-      tap?: string;
-      body: LayerSpec[];
-      shortcut?: LayerSpec[];
-      activation?: Activation;
-    }
-  | { type: 'sequential'; name?: string; tap?: string; layers: LayerSpec[] };
+/** Blocks nest layers, so their types are spelled out (zod cannot infer recursive types). */
+interface ResidualBlock<L> {
+  type: 'residual';
+  name?: string;
+  tap?: string;
+  body: L[];
+  shortcut?: L[];
+  activation?: Activation;
+}
+interface SequentialBlock<L> {
+  type: 'sequential';
+  name?: string;
+  tap?: string;
+  layers: L[];
+}
+
+export type LayerSpecInput =
+  z.input<LeafLayer> | ResidualBlock<LayerSpecInput> | SequentialBlock<LayerSpecInput>;
+export type LayerSpec = z.output<LeafLayer> | ResidualBlock<LayerSpec> | SequentialBlock<LayerSpec>;
 
 const layer: z.ZodType<LayerSpec, LayerSpecInput> = z.lazy(() =>
   z.discriminatedUnion('type', [
-    conv2d,
-    depthwiseConv2d,
-    batchnorm,
-    activation,
-    pool,
-    globalAvgPool,
-    dropout,
-    flatten,
-    linear,
-    pad,
-    invertedResidual,
+    ...leafLayers,
     z.strictObject({
       type: z.literal('residual'),
       ...common,
