@@ -87,6 +87,18 @@ SerialExecutor& engineThread() {
 
 void throwJs(Napi::Env env) { Napi::Error::New(env, describeCurrentException()).ThrowAsJavaScriptException(); }
 
+// Every entry point runs its body through this: a C++ exception becomes a JavaScript one.
+template <class Body>
+Napi::Value guarded(const Napi::CallbackInfo& info, Body&& body) {
+  Napi::Env env = info.Env();
+  try {
+    return body(env);
+  } catch (...) {
+    throwJs(env);
+    return env.Undefined();
+  }
+}
+
 // Runs `work` on the engine thread (a libuv pool thread waits for it) and settles a promise with
 // `done(env)`'s value on the main thread.
 class PromiseWorker : public Napi::AsyncWorker {
@@ -162,8 +174,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
 
   Napi::Value TrainBatch(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       auto shape = readShape(info[1]);
       auto x = copyFloat32(info[0], shape, "input");
       if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
@@ -189,15 +200,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           [loss](Napi::Env e) { return Napi::Number::New(e, *loss); });
       worker->Queue();
       return worker->Promise();
-    } catch (...) {
-      throwJs(env);
-      return env.Undefined();
-    }
+    });
   }
 
   Napi::Value Forward(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       auto shape = readShape(info[1]);
       auto x = copyFloat32(info[0], shape, "input");
       std::string output = info[2].ToString().Utf8Value();
@@ -214,15 +221,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           });
       worker->Queue();
       return worker->Promise();
-    } catch (...) {
-      throwJs(env);
-      return env.Undefined();
-    }
+    });
   }
 
   Napi::Value ConfigureOptimizer(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       auto o = info[0].As<Napi::Object>();
       OptimizerConfig c;
       c.type = o.Get("type").ToString().Utf8Value();
@@ -234,38 +237,29 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       c.beta2 = o.Get("beta2").ToNumber().DoubleValue();
       c.eps = o.Get("eps").ToNumber().DoubleValue();
       model()->configureOptimizer(c);
-    } catch (...) {
-      throwJs(env);
-    }
-    return env.Undefined();
+      return env.Undefined();
+    });
   }
 
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       model()->setLearningRate(info[0].ToNumber().DoubleValue());
-    } catch (...) {
-      throwJs(env);
-    }
-    return env.Undefined();
+      return env.Undefined();
+    });
   }
 
   Napi::Value SetTrainable(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       auto a = info[0].As<Napi::Array>();
       std::vector<std::string> prefixes;
       for (uint32_t i = 0; i < a.Length(); i++) prefixes.push_back(a.Get(i).ToString().Utf8Value());
       model()->setTrainable(prefixes, info[1].ToBoolean());
-    } catch (...) {
-      throwJs(env);
-    }
-    return env.Undefined();
+      return env.Undefined();
+    });
   }
 
   Napi::Value Tensors(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       auto list = model()->tensors();
       auto out = Napi::Array::New(env, list.size());
       for (uint32_t i = 0; i < list.size(); i++) {
@@ -282,15 +276,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         out.Set(i, o);
       }
       return out;
-    } catch (...) {
-      throwJs(env);
-      return env.Undefined();
-    }
+    });
   }
 
   Napi::Value LoadTensors(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       auto a = info[0].As<Napi::Array>();
       std::vector<NamedData> list;
       for (uint32_t i = 0; i < a.Length(); i++) {
@@ -303,28 +293,22 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         list.push_back(std::move(d));
       }
       model()->load(list);
-    } catch (...) {
-      throwJs(env);
-    }
-    return env.Undefined();
+      return env.Undefined();
+    });
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
       model()->dispose();
-    } catch (...) {
-      throwJs(env);
-    }
-    return env.Undefined();
+      return env.Undefined();
+    });
   }
 };
 
 namespace {
 
 Napi::Value CreateModel(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
+  return guarded(info, [&](Napi::Env env) -> Napi::Value {
     if (!info[0].IsString()) throw std::invalid_argument("[INVALID_SPEC] the resolved spec must be a JSON string");
     Napi::Object json = env.Global().Get("JSON").As<Napi::Object>();
     Napi::Value parsed = json.Get("parse").As<Napi::Function>().Call(json, {info[0]});
@@ -338,10 +322,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
         [built](Napi::Env e) { return ModelWrap::Create(e, *built); });
     worker->Queue();
     return worker->Promise();
-  } catch (...) {
-    throwJs(env);
-    return env.Undefined();
-  }
+  });
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
