@@ -29,8 +29,10 @@ describe('the loupe command (built by make setup)', () => {
   });
 
   it('runs the demo: per-epoch lines, a real test accuracy, and ONNX Runtime agreeing with libtorch', async () => {
-    const r = await run(['demo', '--epochs', '2', '--out', path.join(dir, 'out')], dir);
+    const r = await run(['demo', '--epochs', '2', '--workspace-dir', path.join(dir, 'demo-ws')], dir);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /dataset +fashion-sample @ [0-9a-f]{12} .*3600 images ingested and validated/);
+    assert.match(r.stdout, /splits +2700 train, 300 validation, 600 test images, 10 classes/);
     assert.match(r.stdout, /epoch {2}1\/2 .*val acc/);
     assert.match(r.stdout, /epoch {2}2\/2 /);
     const acc = Number(/test +accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
@@ -57,7 +59,7 @@ describe('interrupting the demo', () => {
     const { spawn } = await import('node:child_process');
     const { existsSync } = await import('node:fs');
     const out = path.join(dir, 'interrupted');
-    const child = spawn(process.execPath, [bin, 'demo', '--epochs', '200', '--out', out], {
+    const child = spawn(process.execPath, [bin, 'demo', '--epochs', '200', '--workspace-dir', out], {
       cwd: dir,
       env: { ...process.env, LOUPE_THREADS: '1' },
     });
@@ -75,6 +77,6 @@ describe('interrupting the demo', () => {
     assert.equal(code, 130, stderr);
     assert.match(stderr, /stopped by Ctrl-C/);
     assert.doesNotMatch(stdout, /epoch 200\//);
-    assert.equal(existsSync(path.join(out, 'model.onnx')), false);
+    assert.equal(existsSync(path.join(out, '.loupe', 'demo', 'model.onnx')), false);
   });
 });

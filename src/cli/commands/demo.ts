@@ -2,8 +2,12 @@ import type { Command } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { subset } from '../../data/image-set.js';
-import { listImageFolder, loadImageFolder } from '../../data/sources/image-folder.js';
+import type { ImageSet } from '../../data/image-set.js';
+import { candidatesFromFolder } from '../../data/ingest/from-folder.js';
+import { ingest } from '../../data/ingest/ingest.js';
+import { loadImageSets } from '../../data/versions/load-image-sets.js';
+import { readVersionItems, resolveVersion } from '../../data/versions/version-store.js';
+import { initWorkspace, openWorkspace } from '../../workspace/workspace.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import { Model } from '../../engine/model.js';
 import { writeOnnxFile } from '../../engine/onnx/export-onnx.js';
@@ -11,7 +15,6 @@ import { OnnxSession } from '../../engine/onnx/onnx-session.js';
 import { saveWeights } from '../../engine/weights-file.js';
 import { smallCnnSpec } from '../../engine/spec/families/vgg.js';
 import { evaluate, fit, type EpochResult } from '../../train/fit.js';
-import { seededRandom, shuffledIndices } from '../../train/random.js';
 import { interruptible } from '../interrupt.js';
 import { progressBar } from '../progress.js';
 
@@ -23,8 +26,8 @@ export interface DemoOptions {
   batchSize: number;
   lr: number;
   seed: number;
-  /** Where the trained weights and the ONNX model are written. */
-  out: string;
+  /** The demo's workspace (created if needed); the model goes to its .loupe/demo/. */
+  workspace: string;
   log?: (line: string) => void;
   /** Aborting stops training after the batch in flight. */
   signal?: AbortSignal;
@@ -47,31 +50,52 @@ const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? console.log;
-  const t0 = performance.now();
-  const listing = await listImageFolder(o.data);
-  const sets = await loadImageFolder(listing, {
-    width: 28,
-    height: 28,
-    channelOrder: 'gray',
-    resize: { method: 'sharp', kernel: 'linear' },
-  });
-  if (!sets.train || !sets.test)
-    throw new LoupeError('NOT_FOUND', `${o.data} needs train/ and test/ folders`);
-  // Hold out a tenth of train for per-epoch validation; the test split is only looked at once.
-  const order = shuffledIndices(sets.train.count, seededRandom(o.seed));
-  const nVal = Math.round(sets.train.count / 10);
-  const val = subset(sets.train, order.subarray(0, nVal));
-  const train = subset(sets.train, order.subarray(nVal));
-  log(
-    `data     ${path.relative(process.cwd(), o.data) || '.'}: ${train.count} train, ${val.count} validation, ${sets.test.count} test images, ${listing.classes.length} classes (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-  );
+  // The loop as far as it exists: a workspace, the sample ingested into a dataset version, and
+  // the model trained on that version's splits.
+  await initWorkspace(o.workspace, { name: 'loupe-demo' });
+  const ws = await openWorkspace({ workspace: o.workspace, env: {} });
+  try {
+    const t0 = performance.now();
+    const report = await ingest(ws, await candidatesFromFolder(path.resolve(o.data), ws.blobs), {
+      dataset: 'fashion-sample',
+      source: `folder ${o.data}`,
+    });
+    log(
+      `dataset  ${report.dataset} @ ${report.version.slice(0, 12)} in ${path.relative(process.cwd(), ws.root) || '.'}: ${report.items.after} images ${report.created ? 'ingested and validated' : '(already ingested)'} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    const row = await resolveVersion(ws.db, report.version);
+    const { classes, sets } = await loadImageSets(await readVersionItems(ws, row), ws.blobs, {
+      width: 28,
+      height: 28,
+      channelOrder: 'gray',
+      resize: { method: 'sharp', kernel: 'linear' },
+    });
+    const { train, val, test } = sets;
+    if (!train || !val || !test)
+      throw new LoupeError('NOT_FOUND', `${o.data} needs images for train, validation and test`);
+    log(
+      `splits   ${train.count} train, ${val.count} validation, ${test.count} test images, ${classes.length} classes`,
+    );
+    return await trainAndExport(o, path.join(ws.stateDir, 'demo'), classes, train, val, test, log);
+  } finally {
+    await ws.close();
+  }
+}
 
-  const model = await Model.create(
-    smallCnnSpec({ channels: 1, height: 28, width: 28 }, listing.classes.length),
-    { seed: o.seed },
-  );
+async function trainAndExport(
+  o: DemoOptions,
+  out: string,
+  classes: string[],
+  train: ImageSet,
+  val: ImageSet,
+  testSet: ImageSet,
+  log: (line: string) => void,
+): Promise<DemoResult> {
+  const model = await Model.create(smallCnnSpec({ channels: 1, height: 28, width: 28 }, classes.length), {
+    seed: o.seed,
+  });
   log(
-    `model    ${model.spec.name}: conv32-pool-conv64-pool-dense128-dense${listing.classes.length}, ${model.spec.parameterCount.toLocaleString('en')} parameters`,
+    `model    ${model.spec.name}: conv32-pool-conv64-pool-dense128-dense${classes.length}, ${model.spec.parameterCount.toLocaleString('en')} parameters`,
   );
   const batches = Math.ceil(train.count / o.batchSize);
   const newBar = () => progressBar(batches, 'batches', ' | loss {loss}');
@@ -93,30 +117,30 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       if (e.epoch < o.epochs) bar = newBar();
     },
   }).finally(() => bar.stop());
-  const test = await evaluate(model, sets.test);
-  log(`test     accuracy ${pct(test.accuracy)} on ${sets.test.count} held-out images (libtorch)`);
+  const test = await evaluate(model, testSet);
+  log(`test     accuracy ${pct(test.accuracy)} on ${testSet.count} held-out images (libtorch)`);
 
   // From here on inference is ONNX Runtime's: export, reload and check it agrees.
-  await mkdir(o.out, { recursive: true });
-  const weightsFile = path.join(o.out, 'model.safetensors');
-  const onnxFile = path.join(o.out, 'model.onnx');
-  const labels = JSON.stringify(listing.classes);
+  await mkdir(out, { recursive: true });
+  const weightsFile = path.join(out, 'model.safetensors');
+  const onnxFile = path.join(out, 'model.onnx');
+  const labels = JSON.stringify(classes);
   await saveWeights(model, weightsFile, { labels });
   await writeOnnxFile(onnxFile, model.spec, await model.getWeights(), { metadata: { labels } });
   await model.dispose();
   const session = await OnnxSession.open(onnxFile);
   const ortTest = await evaluate(
     async (x, n) => (await session.run(x, n, { outputs: ['logits'] })).get('logits')!.data,
-    sets.test,
+    testSet,
   );
   session.dispose();
-  const agree = ortTest.predictions.filter((p, i) => p === test.predictions[i]).length / sets.test.count;
+  const agree = ortTest.predictions.filter((p, i) => p === test.predictions[i]).length / testSet.count;
   log(
     `onnx     accuracy ${pct(ortTest.accuracy)} with ONNX Runtime (${pct(agree)} of predictions identical to libtorch), ${Math.round(ortTest.imagesPerSecond).toLocaleString('en')} img/s`,
   );
   log(`saved    ${path.relative(process.cwd(), weightsFile)}, ${path.relative(process.cwd(), onnxFile)}`);
   return {
-    classes: listing.classes,
+    classes: classes,
     history,
     testAccuracy: test.accuracy,
     onnxTestAccuracy: ortTest.accuracy,
@@ -128,7 +152,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('train a small CNN on the bundled Fashion-MNIST sample and report its test accuracy')
+    .description(
+      'ingest the bundled Fashion-MNIST sample into a workspace, train a small CNN on it, report and export it',
+    )
     .option(
       '--data <dir>',
       'folder with train/ and test/ class folders',
@@ -138,8 +164,8 @@ export function registerDemo(program: Command): void {
     .option('--batch-size <n>', 'batch size', (v) => Number.parseInt(v, 10), 64)
     .option('--lr <rate>', 'peak learning rate (Adam, cosine decay)', Number.parseFloat, 2e-3)
     .option('--seed <n>', 'random seed', (v) => Number.parseInt(v, 10), 1)
-    .option('--out <dir>', 'where to write model.safetensors and model.onnx', '.loupe/demo')
-    .action(async (o: DemoOptions) => {
-      await interruptible((signal) => runDemo({ ...o, signal }));
+    .option('--workspace-dir <dir>', 'the demo workspace (created if needed)', 'loupe-demo')
+    .action(async (o: Omit<DemoOptions, 'workspace'> & { workspaceDir: string }) => {
+      await interruptible((signal) => runDemo({ ...o, workspace: o.workspaceDir, signal }));
     });
 }

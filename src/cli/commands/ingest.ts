@@ -156,7 +156,7 @@ export function registerIngest(program: Command): void {
       .command('csv')
       .argument('<file>', 'an iNaturalist observations export, or any CSV of image URLs and labels')
       .description('images downloaded from a CSV of URLs (cached: a re-run downloads nothing twice)')
-      .option('--image-column <name>')
+      .option('--image-column <name>', 'column of image URLs (default: image_url, then url, image)')
       .option('--label-column <name>', 'e.g. scientific_name (default), species_guess, iconic_taxon_name')
       .option('--group-column <name>', 'rows of one group stay in one split (default: id, the observation)')
       .option('--quality <grades>', 'keep these quality grades, e.g. research')

@@ -1,9 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { LoupeError } from '../../errors/loupe-error.js';
-import { preprocessImages } from '../../features/image/preprocess.js';
-import type { ImagePreprocessingInput } from '../../features/image/image-preprocessing.js';
-import type { ImageSet } from '../image-set.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif']);
 export const SPLITS = ['train', 'val', 'test'] as const;
@@ -70,28 +67,4 @@ export async function listImageFolder(root: string): Promise<FolderListing> {
     splits[split] = { paths, labels };
   }
   return { classes, splits, predefined: splitDirs.length > 0 };
-}
-
-/** Decodes every image of a listing into in-memory sets, one per split. */
-export async function loadImageFolder(
-  listing: FolderListing,
-  preprocessing: ImagePreprocessingInput,
-): Promise<Partial<Record<SplitName, ImageSet>>> {
-  const out: Partial<Record<SplitName, ImageSet>> = {};
-  for (const [split, entry] of Object.entries(listing.splits) as [
-    SplitName,
-    { paths: string[]; labels: number[] },
-  ][]) {
-    if (!entry.paths.length) continue;
-    const batch = await preprocessImages(entry.paths, preprocessing);
-    const [, c, h, w] = batch.shape;
-    out[split] = {
-      shape: [c, h, w],
-      count: batch.size,
-      x: batch.x,
-      labels: Int32Array.from(entry.labels),
-      classes: listing.classes,
-    };
-  }
-  return out;
 }
