@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { writeFileAtomic } from '../store/atomic-write.js';
+import { readAt } from '../util/read-at.js';
 import { LoupeError } from '../errors/loupe-error.js';
 import { numel, type Tensor, type TensorMap } from './tensor.js';
 
@@ -106,12 +107,12 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
   }
   try {
     const { size } = await fh.stat();
-    const prefix = await readExactly(fh, 0, Math.min(size, 8));
+    const prefix = await readAt(fh, 0, Math.min(size, 8));
     const headerLength = checkHeaderLength(prefix, size, file);
-    const header = parseHeader(await readExactly(fh, 8, headerLength), file);
+    const header = parseHeader(await readAt(fh, 8, headerLength), file);
     const dataStart = 8 + headerLength;
     checkLayout(header.entries, size - dataStart, file);
-    const body = await readExactly(fh, dataStart, size - dataStart);
+    const body = await readAt(fh, dataStart, size - dataStart);
     if (body.length !== size - dataStart) throw corrupt(file, 'the file shrank while it was being read');
     return { tensors: decodeTensors(header.entries, body), metadata: header.metadata };
   } finally {
@@ -300,15 +301,4 @@ function littleEndianBytes(data: Float32Array): Uint8Array {
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);
   return bytes;
-}
-
-async function readExactly(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
 }

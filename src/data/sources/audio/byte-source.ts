@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { LoupeError } from '../../../errors/loupe-error.js';
+import { readAt } from '../../../util/read-at.js';
 
 /**
  * Random access to the bytes of a file or an in-memory buffer, so the WAV parser can walk chunk
@@ -42,17 +43,7 @@ export async function withFileSource<T>(file: string, fn: (source: ByteSource) =
     return await fn({
       name: file,
       size,
-      async read(position, length) {
-        const want = Math.max(0, Math.min(length, size - position));
-        const buf = new Uint8Array(want);
-        let got = 0;
-        while (got < want) {
-          const { bytesRead } = await fh.read(buf, got, want - got, position + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        return got === want ? buf : buf.subarray(0, got);
-      },
+      read: (position, length) => readAt(fh, position, Math.min(length, size - position)),
     });
   } finally {
     await handle.close();
