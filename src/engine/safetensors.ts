@@ -1,3 +1,4 @@
+import { fsError } from '../errors/fs-error.js';
 import { open, type FileHandle } from 'node:fs/promises';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { readAt } from '../util/read-at.js';
@@ -100,10 +101,7 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
   try {
     fh = await open(file, 'r');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new LoupeError('NOT_FOUND', `weights file ${file} does not exist`, { file }, { cause: e });
-    throw e;
+    throw fsError(e, file, { what: 'weights file' });
   }
   try {
     const { size } = await fh.stat();

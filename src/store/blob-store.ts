@@ -1,3 +1,4 @@
+import { fsError } from '../errors/fs-error.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
@@ -88,12 +89,7 @@ export class FsBlobStore implements BlobStore {
       return { hash, bytes };
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT')
-        throw new LoupeError('NOT_FOUND', `${source} does not exist`, { file: source }, { cause: e });
-      if (code === 'ENOSPC')
-        throw new LoupeError('DISK_FULL', `no space left to store ${source}`, { file: source }, { cause: e });
-      throw e;
+      throw fsError(e, source);
     } finally {
       await out.close().catch(() => undefined);
     }

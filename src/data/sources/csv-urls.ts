@@ -1,3 +1,4 @@
+import { fsError } from '../../errors/fs-error.js';
 import { parse } from 'csv-parse';
 import { createReadStream } from 'node:fs';
 import { LoupeError } from '../../errors/loupe-error.js';
@@ -141,16 +142,15 @@ export async function readCsvUrls(file: string, o: CsvUrlOptions = {}): Promise<
       }
     }
   } catch (e) {
-    if (e instanceof LoupeError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new LoupeError('NOT_FOUND', `${file} does not exist`, { file }, { cause: e });
-    throw new LoupeError(
-      'CORRUPT_FILE',
-      `${file} is not a readable CSV: ${(e as Error).message}`,
-      { file },
-      { cause: e },
-    );
+    throw fsError(e, file, {
+      otherwise: (err) =>
+        new LoupeError(
+          'CORRUPT_FILE',
+          `${file} is not a readable CSV: ${err.message}`,
+          { file },
+          { cause: err },
+        ),
+    });
   }
   if (!columns) throw new LoupeError('CORRUPT_FILE', `${file} has no rows`, { file });
   return { ...applyClassFilters(rows, skipped, o), columns };

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { createGunzip, gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
+import { fsError } from '../../errors/fs-error.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 
 /**
@@ -39,9 +40,7 @@ async function load(file: string): Promise<Uint8Array> {
   try {
     return await readFile(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new LoupeError('NOT_FOUND', `${file} does not exist`, { file }, { cause: e });
-    throw e;
+    throw fsError(e, file);
   }
 }
 
@@ -105,9 +104,7 @@ export async function* streamIdxImages(
     first = (await fh.read(Buffer.alloc(2), 0, 2, 0)).buffer;
     await fh.close();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new LoupeError('NOT_FOUND', `${file} does not exist`, { file }, { cause: e });
-    throw e;
+    throw fsError(e, file);
   }
   const raw = createReadStream(file);
   const gzipped = first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1];

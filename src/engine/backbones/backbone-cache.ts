@@ -1,8 +1,8 @@
+import { fsError } from '../../errors/fs-error.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LoupeError } from '../../errors/loupe-error.js';
 import { parseSafetensors, serializeSafetensors } from '../safetensors.js';
 import { resolveSpec } from '../spec/resolve.js';
 import type { ModelSpecInput } from '../spec/schema.js';
@@ -43,9 +43,7 @@ export async function conversionKey(converterVersion: number, sources: string[])
     try {
       bytes = await readFile(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new LoupeError('NOT_FOUND', `backbone source ${file} does not exist`, { file }, { cause: e });
-      throw e;
+      throw fsError(e, file, { what: 'backbone source' });
     }
     h.update(`${path.basename(file)} ${bytes.length}\n`).update(bytes);
   }

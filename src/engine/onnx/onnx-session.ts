@@ -1,3 +1,4 @@
+import { fsError } from '../../errors/fs-error.js';
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
 import { LoupeError } from '../../errors/loupe-error.js';
@@ -172,9 +173,7 @@ async function readModelFile(file: string): Promise<Uint8Array> {
   try {
     return await readFile(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new LoupeError('NOT_FOUND', `ONNX model ${file} does not exist`, { file }, { cause: e });
-    throw e;
+    throw fsError(e, file, { what: 'ONNX model' });
   }
 }
 

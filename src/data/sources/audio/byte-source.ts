@@ -1,3 +1,4 @@
+import { fsError } from '../../../errors/fs-error.js';
 import { open } from 'node:fs/promises';
 import { LoupeError } from '../../../errors/loupe-error.js';
 import { readAt } from '../../../util/read-at.js';
@@ -29,13 +30,10 @@ export async function withFileSource<T>(file: string, fn: (source: ByteSource) =
   try {
     handle = await open(file, 'r');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LoupeError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'CORRUPT_FILE',
-      `cannot open ${file}: ${(e as Error).message}`,
-      { file },
-      { cause: e },
-    );
+    throw fsError(e, file, {
+      otherwise: (err) =>
+        new LoupeError('CORRUPT_FILE', `cannot open ${file}: ${err.message}`, { file }, { cause: err }),
+    });
   }
   try {
     const { size } = await handle.stat();

@@ -1,3 +1,4 @@
+import { fsError } from '../../../errors/fs-error.js';
 import { readFile } from 'node:fs/promises';
 import { LoupeError } from '../../../errors/loupe-error.js';
 import { JsLiteralError, parseJsLiteral, type JsValue } from './js-literal.js';
@@ -20,15 +21,16 @@ export async function readBundleExport(file: string): Promise<JsValue> {
   try {
     src = await readFile(file, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new LoupeError('NOT_FOUND', `model file ${file} does not exist`, { file }, { cause: e });
-    throw new LoupeError(
-      'CORRUPT_FILE',
-      `cannot read model file ${file}: ${(e as Error).message}`,
-      { file },
-      { cause: e },
-    );
+    throw fsError(e, file, {
+      what: 'model file',
+      otherwise: (err) =>
+        new LoupeError(
+          'CORRUPT_FILE',
+          `cannot read model file ${file}: ${err.message}`,
+          { file },
+          { cause: err },
+        ),
+    });
   }
   const corrupt: (why: string, cause?: unknown) => never = (why, cause) => {
     throw new LoupeError(
