@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LoupeError } from '../errors/loupe-error.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -26,6 +27,11 @@ export interface BlobStore {
   put(bytes: Uint8Array): Promise<BlobHash>;
   /** Streams a file in (hashing as it goes) without holding it in memory. */
   putFile(file: string): Promise<{ hash: BlobHash; bytes: number }>;
+  /** Stores bytes as they are produced, never holding them all (a large manifest). */
+  putStream(
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    source?: string,
+  ): Promise<{ hash: BlobHash; bytes: number }>;
   has(hash: BlobHash): Promise<boolean>;
   get(hash: BlobHash): Promise<Uint8Array>;
   /** A local path to read the blob from (valid while the blob exists). */
@@ -65,6 +71,18 @@ export class FsBlobStore implements BlobStore {
   }
 
   async putFile(source: string): Promise<{ hash: BlobHash; bytes: number }> {
+    // Opened lazily: a stream opened before the consumer listens reports a missing file as an
+    // uncaught error instead of a rejection.
+    const chunks = (async function* () {
+      yield* createReadStream(source);
+    })();
+    return this.putStream(chunks, source);
+  }
+
+  async putStream(
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    source?: string,
+  ): Promise<{ hash: BlobHash; bytes: number }> {
     await mkdir(this.root, { recursive: true });
     const tmp = path.join(this.root, `.incoming.${process.pid}.${randomBytes(4).toString('hex')}`);
     const hasher = createHash('sha256');
@@ -72,9 +90,9 @@ export class FsBlobStore implements BlobStore {
     const out = await open(tmp, 'w');
     try {
       await pipeline(
-        createReadStream(source),
-        async function* (chunks: AsyncIterable<Buffer>) {
-          for await (const chunk of chunks) {
+        Readable.from(chunks),
+        async function* (input: AsyncIterable<Uint8Array>) {
+          for await (const chunk of input) {
             hasher.update(chunk);
             bytes += chunk.length;
             yield chunk;
@@ -89,7 +107,7 @@ export class FsBlobStore implements BlobStore {
       return { hash, bytes };
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      throw fsError(e, source);
+      throw fsError(e, source ?? tmp);
     } finally {
       await out.close().catch(() => undefined);
     }

@@ -45,9 +45,7 @@ const EXAMPLES = 10;
  * What must share a split: items of one group (observation, recording) and copies of each other
  * (validation's duplicate groups), transitively. Union-find over both kinds of link.
  */
-function splitGroups(
-  items: readonly (PendingItem & { duplicateGroup?: string })[],
-): Map<string, string | undefined> {
+function splitGroups(items: readonly (PendingItem & { duplicateGroup?: string })[]): Map<string, string> {
   const parent = new Map<string, string>();
   const find = (k: string): string => {
     let r = k;
@@ -64,17 +62,17 @@ function splitGroups(
     keys.forEach(add);
     if (keys.length === 2) parent.set(find(keys[0]!), find(keys[1]!));
   }
-  return new Map(
-    items.map((i) => {
-      const key =
-        i.group !== undefined
-          ? `g:${i.group}`
-          : i.duplicateGroup !== undefined
-            ? `d:${i.duplicateGroup}`
-            : undefined;
-      return [i.id, key ? find(key) : undefined];
-    }),
-  );
+  const groupOf = new Map<string, string>();
+  for (const i of items) {
+    const key =
+      i.group !== undefined
+        ? `g:${i.group}`
+        : i.duplicateGroup !== undefined
+          ? `d:${i.duplicateGroup}`
+          : undefined;
+    if (key) groupOf.set(i.id, find(key));
+  }
+  return groupOf;
 }
 
 function rejectionSummary(rejected: readonly Rejection[]): IngestReport['rejectedBySource'] {
@@ -124,16 +122,13 @@ export async function ingest(ws: Workspace, found: SourceResult, o: IngestOption
       images.map((i) => ({
         ...i,
         hash: i.blob,
-        file: ws.blobs.pathOf(i.blob),
         ...(baseIds.has(i.id) ? { fixedSplit: true } : {}),
       })),
       config.data.validation,
-      { onProgress: o.onValidationProgress, signal: o.signal },
+      { onProgress: o.onValidationProgress, signal: o.signal, locate: (hash) => ws.blobs.pathOf(hash) },
     );
     validation = result.report;
-    keptImages = result.kept.map(
-      ({ hash: _h, file: _f, image: _i, movedFrom: _m, fixedSplit: _x, ...item }) => item,
-    );
+    keptImages = result.kept.map(({ hash: _h, image: _i, movedFrom: _m, fixedSplit: _x, ...item }) => item);
   }
   const audio = [...base, ...pending].filter((i) => i.kind === 'audio');
   // An id is the content: copies that validation kept (policy `keep`) still become one item.
@@ -146,27 +141,39 @@ export async function ingest(ws: Workspace, found: SourceResult, o: IngestOption
   const given = new Set(all.map((i) => i.split).filter(Boolean));
   const carveVal = given.has('train') && !given.has('val');
   const baseSplit = new Map(base.map((i) => [i.id, i.split]));
+  // The splitter and the folds see only what they need, so no second copy of every item lives
+  // alongside the first while they work.
   const splitGroup = splitGroups(all);
-  const split = assignSplits(
-    all.map((i) => {
-      const group = splitGroup.get(i.id);
-      const open = carveVal && i.split === 'train' && !baseSplit.has(i.id);
-      const { split: given, ...rest } = i;
-      return { ...rest, ...(group ? { group } : {}), ...(given && !open ? { split: given } : {}) };
-    }),
-    {
-      ...config.data.split,
-      test: given.has('test') ? 0 : config.data.split.test,
-      val: given.has('val') ? 0 : config.data.split.val,
-    },
+  const splitOf = new Map(
+    assignSplits(
+      all.map((i) => {
+        const group = splitGroup.get(i.id);
+        const keep = i.split && !(carveVal && i.split === 'train' && !baseSplit.has(i.id));
+        return { id: i.id, label: i.label, ...(group ? { group } : {}), ...(keep ? { split: i.split } : {}) };
+      }),
+      {
+        ...config.data.split,
+        test: given.has('test') ? 0 : config.data.split.test,
+        val: given.has('val') ? 0 : config.data.split.val,
+      },
+    ).map((i) => [i.id, i.split]),
   );
-  const splitById = new Map(split.map((i) => [i.id, i.split]));
-  const withSplits = all.map(({ duplicateGroup: _d, ...i }) => ({ ...i, split: splitById.get(i.id)! }));
-  const items: ManifestItem[] = assignFolds(
-    withSplits,
-    config.data.folds.byGroup ? { type: 'group' } : { type: 'kfold', k: config.data.folds.k },
-    config.data.split.seed,
+  const foldOf = new Map(
+    assignFolds(
+      all.map((i) => ({
+        id: i.id,
+        label: i.label,
+        split: splitOf.get(i.id)!,
+        ...(i.group !== undefined ? { group: i.group } : {}),
+      })),
+      config.data.folds.byGroup ? { type: 'group' } : { type: 'kfold', k: config.data.folds.k },
+      config.data.split.seed,
+    ).map((i) => [i.id, i.fold]),
   );
+  const items: ManifestItem[] = all.map(({ duplicateGroup: _d, ...i }) => {
+    const fold = foldOf.get(i.id);
+    return { ...i, split: splitOf.get(i.id)!, ...(fold !== undefined ? { fold } : {}) };
+  });
 
   if (!items.length)
     throw new LoupeError(

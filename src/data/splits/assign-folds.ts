@@ -1,6 +1,6 @@
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { Split } from '../versions/manifest.js';
-import { stableRank } from './stable-order.js';
+import { stableSort } from './stable-order.js';
 
 export type FoldScheme = { type: 'kfold'; k: number } | { type: 'group' };
 
@@ -21,21 +21,17 @@ export function assignFolds<T extends { id: string; label: string; group?: strin
     const groups = [...new Set(pool.map((i) => i.group))];
     if (groups.includes(undefined))
       throw new LoupeError('INVALID_ARGUMENT', 'leave-one-group-out needs a group on every item');
-    groups
-      .map((g) => [stableRank(seed, g!), g!] as const)
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-      .forEach(([, g], i) => foldOf.set(`g:${g}`, i));
+    stableSort(seed, groups as string[]).forEach((g, i) => foldOf.set(`g:${g}`, i));
   } else {
     if (!Number.isInteger(scheme.k) || scheme.k < 2)
       throw new LoupeError('INVALID_ARGUMENT', `k-fold needs k ≥ 2, got ${scheme.k}`);
     const byClass = new Map<string, Set<string>>();
     for (const i of pool) byClass.set(i.label, (byClass.get(i.label) ?? new Set()).add(unitOf(i)));
     for (const units of byClass.values()) {
-      [...units]
-        .filter((u) => !foldOf.has(u))
-        .map((u) => [stableRank(seed, u), u] as const)
-        .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-        .forEach(([, u], i) => foldOf.set(u, i % scheme.k));
+      stableSort(
+        seed,
+        [...units].filter((u) => !foldOf.has(u)),
+      ).forEach((u, i) => foldOf.set(u, i % scheme.k));
     }
   }
   return items.map((i) => (i.split === 'test' ? { ...i } : { ...i, fold: foldOf.get(unitOf(i))! }));

@@ -25,6 +25,11 @@ export interface ValidateOptions {
   concurrency?: number;
   /** Stops between images with an INTERRUPTED error. */
   signal?: AbortSignal;
+  /**
+   * Where the image of a hash is, for items with neither file nor bytes: a store of many items
+   * is validated without a path string held per item.
+   */
+  locate?: (hash: string) => string;
 }
 
 export interface ValidationResult<T extends ValidationItem> {
@@ -44,7 +49,7 @@ async function inspectAll(
   const firstOf = new Map<string, ValidationItem>();
   const copies = new Map<string, number>();
   for (const item of items) {
-    if (item.file === undefined && item.bytes === undefined) {
+    if (item.file === undefined && item.bytes === undefined && !o.locate) {
       throw new LoupeError('INVALID_ARGUMENT', `item ${item.id} has neither a file nor bytes to validate`);
     }
     if (!firstOf.has(item.hash)) firstOf.set(item.hash, item);
@@ -56,7 +61,8 @@ async function inspectAll(
   let done = 0;
   await mapConcurrent([...firstOf.values()], o.concurrency ?? availableParallelism(), async (item) => {
     if (o.signal?.aborted) throw new LoupeError('INTERRUPTED', 'validation was interrupted');
-    const src = item.bytes !== undefined ? { bytes: item.bytes } : { file: item.file! };
+    const src =
+      item.bytes !== undefined ? { bytes: item.bytes } : { file: item.file ?? o.locate!(item.hash) };
     result.set(item.hash, await inspectImage(src, item.hash, { ...policy, hashMinSide }));
     done += copies.get(item.hash)!;
     o.onProgress?.({ phase: 'inspect', done, total: items.length });

@@ -1,7 +1,7 @@
 import sharp, { type OverlayOptions } from 'sharp';
 import type { BlobStore } from '../../store/blob-store.js';
 import type { ManifestItem } from './manifest.js';
-import { stableRank } from '../splits/stable-order.js';
+import { stableSort } from '../splits/stable-order.js';
 
 const escapeXml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -28,15 +28,14 @@ export async function contactSheet(
   const layers: OverlayOptions[] = [];
   for (const [row, label] of classes.entries()) {
     const top = gap + row * (thumb + gap);
-    const samples = byClass
-      .get(label)!
-      .map((i) => [stableRank(0, i.id), i] as const)
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-      .slice(0, perClass);
+    const members = new Map(byClass.get(label)!.map((i) => [i.id, i]));
+    const samples = stableSort(0, members.keys())
+      .slice(0, perClass)
+      .map((id) => members.get(id)!);
     const count = byClass.get(label)!.length;
     const text = `<svg width="${labelWidth}" height="${thumb}"><text x="8" y="${thumb / 2}" font-family="sans-serif" font-size="15" fill="#111">${escapeXml(label.slice(0, 24))}</text><text x="8" y="${thumb / 2 + 20}" font-family="sans-serif" font-size="12" fill="#555">${count} items</text></svg>`;
     layers.push({ input: Buffer.from(text), left: 0, top });
-    for (const [col, [, item]] of samples.entries()) {
+    for (const [col, item] of samples.entries()) {
       const tile = await sharp(blobs.pathOf(item.blob), { failOn: 'none' })
         .resize(thumb, thumb, { fit: 'contain', background: '#ffffff' })
         .flatten({ background: '#ffffff' })

@@ -26,16 +26,32 @@ export const manifestItemSchema = z.strictObject({
 });
 export type ManifestItem = z.output<typeof manifestItemSchema>;
 
-/** Canonical order and form: items sorted by id, keys in schema order, one JSON object per line. */
+const MANIFEST_KEYS = Object.keys(manifestItemSchema.shape) as (keyof ManifestItem)[];
+const CHUNK = 64 * 1024;
+
+/**
+ * The canonical manifest, produced in chunks so a large one is hashed and stored without ever
+ * being one string: items sorted by id, keys in schema order, one JSON object per line.
+ */
+export function* manifestChunks(items: readonly ManifestItem[]): Generator<Uint8Array> {
+  const encoder = new TextEncoder();
+  const sorted = [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let pending = '';
+  for (const item of sorted) {
+    const line: Partial<ManifestItem> = {};
+    for (const k of MANIFEST_KEYS) if (item[k] !== undefined) Object.assign(line, { [k]: item[k] });
+    pending += `${JSON.stringify(line)}\n`;
+    if (pending.length >= CHUNK) {
+      yield encoder.encode(pending);
+      pending = '';
+    }
+  }
+  if (pending) yield encoder.encode(pending);
+}
+
 export function serializeManifest(items: readonly ManifestItem[]): string {
-  const keys = Object.keys(manifestItemSchema.shape) as (keyof ManifestItem)[];
-  return [...items]
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .map((item) =>
-      JSON.stringify(Object.fromEntries(keys.filter((k) => item[k] !== undefined).map((k) => [k, item[k]]))),
-    )
-    .join('\n')
-    .concat(items.length ? '\n' : '');
+  const decoder = new TextDecoder();
+  return [...manifestChunks(items)].map((c) => decoder.decode(c)).join('');
 }
 
 /** The version id: SHA-256 of the canonical manifest, so the same items give the same id anywhere. */

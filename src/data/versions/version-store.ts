@@ -2,7 +2,7 @@ import { LoupeError } from '../../errors/loupe-error.js';
 import type { BlobStore } from '../../store/blob-store.js';
 import type { Database } from '../../store/database.js';
 import type { DatasetVersionsTable } from '../../store/schema.js';
-import { manifestId, parseManifest, serializeManifest, SPLIT_NAMES, type ManifestItem } from './manifest.js';
+import { manifestChunks, manifestId, parseManifest, SPLIT_NAMES, type ManifestItem } from './manifest.js';
 
 export type VersionRow = Omit<DatasetVersionsTable, 'seq'> & { seq: number };
 
@@ -41,15 +41,14 @@ export async function saveVersion(
       `dataset names use letters, digits, '.', '_' and '-': ${JSON.stringify(dataset)}`,
     );
   }
-  const text = serializeManifest(items);
-  const id = manifestId(text);
+  // The manifest's blob hash is its id: both are the SHA-256 of the canonical text.
+  const { hash: id } = await store.blobs.putStream(manifestChunks(items));
   const existing = await store.db
     .selectFrom('dataset_versions')
     .selectAll()
     .where('id', '=', id)
     .executeTakeFirst();
   if (existing) return { id, created: false, row: existing };
-  const blob = await store.blobs.put(new TextEncoder().encode(text));
   const summary = summarize(items, o.summary);
   const row = await store.db.transaction().execute(async (tx) => {
     const last = await tx
@@ -60,7 +59,7 @@ export async function saveVersion(
       id,
       dataset,
       parent: o.parent ?? null,
-      manifest_blob: blob,
+      manifest_blob: id,
       item_count: items.length,
       class_count: Object.keys(summary.classes).length,
       summary: JSON.stringify(summary),
