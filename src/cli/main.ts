@@ -5,6 +5,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerEngine } from './commands/engine.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerInit } from './commands/init.js';
+import { registerRuns } from './commands/runs.js';
 
 /** Builds the command tree. Each verb lives in its own module under commands/. */
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerDemo(program);
   registerEngine(program);
+  registerRuns(program);
   return program;
 }
 

@@ -33,7 +33,91 @@ export interface DatasetVersionsTable {
   seq: Generated<number>;
 }
 
+export type StudyDirection = 'maximize' | 'minimize';
+export type StudyStatus = 'running' | 'finished' | 'failed' | 'killed';
+
+/** A hyperparameter search: its trials are runs with this study_id. */
+export interface StudiesTable {
+  id: string;
+  name: string;
+  created_at: string;
+  direction: StudyDirection;
+  /** The summary metric trials are ranked by, e.g. 'val.macro_f1'. */
+  metric: string;
+  /** JSON: the search space. */
+  space: string;
+  sampler: string;
+  status: StudyStatus;
+  best_run_id: string | null;
+}
+
+export type RunKind = 'train' | 'trial' | 'cv' | 'cv-fold';
+export const RUN_STATUSES = ['running', 'finished', 'failed', 'killed', 'pruned'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export type RunMode = 'probe' | 'finetune' | 'scratch' | 'audio';
+
+/** One training run and everything needed to reproduce or explain it (src/track/). */
+export interface RunsTable {
+  /** Time-ordered base32 (src/track/run-id.ts), so sorting by id sorts by start time. */
+  id: string;
+  name: string;
+  kind: RunKind;
+  /** The cross-validation run a fold belongs to. */
+  parent_id: string | null;
+  study_id: string | null;
+  status: RunStatus;
+  mode: RunMode;
+  /** JSON: the resolved training configuration. */
+  config: string;
+  dataset_version: string;
+  backbone: string | null;
+  seed: number;
+  git_commit: string | null;
+  /** 0 or 1; null when the code is not in a git checkout. */
+  git_dirty: number | null;
+  /** JSON: LibraryVersions. */
+  versions: string;
+  host: string;
+  pid: number;
+  started_at: string;
+  heartbeat_at: string;
+  ended_at: string | null;
+  duration_s: number | null;
+  /** JSON: { code, message }. */
+  error: string | null;
+  /** JSON: final metrics by name. */
+  summary: string | null;
+  peak_rss_mib: number | null;
+  images_per_s: number | null;
+}
+
+export interface RunMetricsTable {
+  run_id: string;
+  /** The epoch (or step) the value belongs to. */
+  step: number;
+  name: string;
+  /** Null for a non-finite value: SQLite has no NaN. */
+  value: number | null;
+  at: string;
+}
+
+export type ArtifactKind = 'weights' | 'onnx' | 'checkpoint' | 'plot' | 'metadata' | 'report';
+
+export interface RunArtifactsTable {
+  run_id: string;
+  name: string;
+  /** Relative to the workspace root, so a copied workspace keeps its artifacts. */
+  path: string;
+  kind: ArtifactKind;
+  bytes: number;
+  sha256: string;
+}
+
 export interface DatabaseSchema {
   downloads: DownloadsTable;
   dataset_versions: DatasetVersionsTable;
+  studies: StudiesTable;
+  runs: RunsTable;
+  run_metrics: RunMetricsTable;
+  run_artifacts: RunArtifactsTable;
 }

@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely';
 import * as initial from './0001-initial.js';
+import * as runs from './0002-runs.js';
 
 /** Every migration, in order. Names sort in the order they must run. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-runs': runs,
 };
