@@ -154,7 +154,9 @@ describe('engine training', () => {
       optimizer: { type: 'sgd', lr: 0.1, momentum: 0 },
       schedule: { schedule: { type: 'step', everyEpochs: 1, gamma: 1e-12 } },
       // Calls on a model run in order, so this reads the weights as they are at the epoch's end.
-      onEpoch: () => afterEpoch.push(model.getWeights().then((w) => w.get('head.weight')!.data)),
+      onEpoch: () => {
+        afterEpoch.push(model.getWeights().then((w) => w.get('head.weight')!.data));
+      },
     });
     const [first, second] = await Promise.all(afterEpoch);
     const maxDiff = (a: Float32Array, b: Float32Array) =>

@@ -112,7 +112,7 @@ async function trainAndExport(
     onEpoch: (e) => {
       bar.stop();
       log(
-        `epoch ${String(e.epoch).padStart(2)}/${o.epochs}  loss ${e.trainLoss.toFixed(4)}  val acc ${pct(e.valAccuracy ?? 0)}  ${Math.round(e.imagesPerSecond).toLocaleString('en')} img/s  ${e.seconds.toFixed(1)} s`,
+        `epoch ${String(e.epoch).padStart(2)}/${o.epochs}  loss ${e.trainLoss.toFixed(4)}  val acc ${pct(e.val?.accuracy ?? 0)}  ${Math.round(e.imagesPerSecond).toLocaleString('en')} img/s  ${e.seconds.toFixed(1)} s`,
       );
       if (e.epoch < o.epochs) bar = newBar();
     },
