@@ -56,6 +56,27 @@ export interface NativeModel {
   tensors(): NativeTensor[];
   /** Sync. Copies the given tensors in; unknown names or wrong shapes throw and change nothing. */
   loadTensors(tensors: { name: string; shape: number[]; data: Float32Array }[], strict: boolean): void;
+  /**
+   * Sync. The optimizer's state (SGD momentum buffers; Adam/AdamW moments and step counts) in
+   * libtorch's serialisation, sealed with a checksum. Opaque bytes for a checkpoint; they do not
+   * include the options (learning rate etc.). Throws [INVALID_ARGUMENT] if no optimizer is configured.
+   */
+  optimizerState(): Buffer;
+  /**
+   * Sync. Replaces the optimizer's state with bytes from optimizerState. Call after
+   * configureOptimizer with the same type, on a model of the same spec; the options stay as
+   * configured. Throws, changing nothing: [CORRUPT_FILE] for damaged or foreign bytes,
+   * [INVALID_ARGUMENT] with no optimizer or another optimizer type, [SHAPE_MISMATCH] for state
+   * saved from a model with other parameters, [DTYPE_MISMATCH] if bytes is not a Uint8Array.
+   */
+  loadOptimizerState(bytes: Uint8Array): void;
+  /**
+   * Sync. The state of the model's own random generator (dropout masks), sealed with a checksum.
+   * Platform-specific bytes: restore them only with the same build on the same architecture.
+   */
+  rngState(): Buffer;
+  /** Sync. Restores bytes from rngState; damaged or foreign bytes throw [CORRUPT_FILE] and change nothing. */
+  setRngState(bytes: Uint8Array): void;
   /** Sync. Frees the weights now; any later call throws [DISPOSED]. */
   dispose(): void;
 }

@@ -58,6 +58,19 @@ Napi::Float32Array toFloat32Array(Napi::Env env, const torch::Tensor& t) {
   return out;
 }
 
+// Copies on the main thread, like copyFloat32.
+std::string copyBytes(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw std::invalid_argument(std::string("[DTYPE_MISMATCH] ") + what + " must be a Uint8Array");
+  }
+  auto a = v.As<Napi::Uint8Array>();
+  return std::string(reinterpret_cast<const char*>(a.Data()), a.ElementLength());
+}
+
+Napi::Buffer<char> toBuffer(Napi::Env env, const std::string& bytes) {
+  return Napi::Buffer<char>::Copy(env, bytes.data(), bytes.size());
+}
+
 Napi::Array toShape(Napi::Env env, const torch::Tensor& t) {
   auto a = Napi::Array::New(env, t.dim());
   for (int64_t i = 0; i < t.dim(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, t.size(i)));
@@ -151,6 +164,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                         InstanceMethod("setTrainable", &ModelWrap::SetTrainable),
                                         InstanceMethod("tensors", &ModelWrap::Tensors),
                                         InstanceMethod("loadTensors", &ModelWrap::LoadTensors),
+                                        InstanceMethod("optimizerState", &ModelWrap::OptimizerState),
+                                        InstanceMethod("loadOptimizerState", &ModelWrap::LoadOptimizerState),
+                                        InstanceMethod("rngState", &ModelWrap::RngState),
+                                        InstanceMethod("setRngState", &ModelWrap::SetRngState),
                                         InstanceMethod("dispose", &ModelWrap::Dispose),
                                     });
     // Per-environment, so the addon also loads in worker threads.
@@ -293,6 +310,28 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         list.push_back(std::move(d));
       }
       model()->load(list);
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value OptimizerState(const Napi::CallbackInfo& info) {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value { return toBuffer(env, model()->optimizerState()); });
+  }
+
+  Napi::Value LoadOptimizerState(const Napi::CallbackInfo& info) {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
+      model()->loadOptimizerState(copyBytes(info[0], "optimizer state"));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value RngState(const Napi::CallbackInfo& info) {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value { return toBuffer(env, model()->rngState()); });
+  }
+
+  Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+    return guarded(info, [&](Napi::Env env) -> Napi::Value {
+      model()->setRngState(copyBytes(info[0], "random generator state"));
       return env.Undefined();
     });
   }

@@ -1,8 +1,11 @@
 #include "engine_model.h"
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <unordered_map>
+
+#include "sealed_bytes.h"
 
 namespace loupe {
 
@@ -14,6 +17,66 @@ bool underPrefix(const std::string& name, const std::string& prefix) {
 }
 
 std::vector<int64_t> sizes(const torch::Tensor& t) { return std::vector<int64_t>(t.sizes().begin(), t.sizes().end()); }
+
+// Every parameter joins the optimizer; frozen ones simply have no gradient and are skipped,
+// so unfreezing later needs no new optimizer.
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerConfig& c,
+                                                        const std::vector<torch::Tensor>& params) {
+  if (c.type == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(c.nesterov).weight_decay(c.weightDecay));
+  }
+  if (c.type == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.weightDecay));
+  }
+  if (c.type == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.weightDecay));
+  }
+  throw std::invalid_argument("[INVALID_ARGUMENT] unknown optimizer \"" + c.type + "\" (sgd, adam or adamw)");
+}
+
+// Eight bytes each (see sealed_bytes.h); the digit is the format version.
+constexpr const char* kOptimizerMagic = "LPOPTIM1";
+constexpr const char* kRngMagic = "LPRNG001";
+
+// libtorch keys optimizer state by parameter position, so the shapes in order identify a model.
+std::string shapesOf(const std::vector<torch::Tensor>& params) {
+  std::string out;
+  for (const auto& p : params) {
+    for (auto d : p.sizes()) out += std::to_string(d) + "x";
+    out += ";";
+  }
+  return out;
+}
+
+std::string firstLine(const char* message) {
+  std::string m = message;
+  return m.substr(0, m.find('\n'));
+}
+
+// The bytes passed their checksum, so anything libtorch throws decoding them means an
+// incompatible writer; its own message would otherwise be classified by wording.
+template <class Decode>
+void decoding(Decode&& decode) {
+  try {
+    decode();
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw std::runtime_error("[CORRUPT_FILE] the optimizer state cannot be decoded (" + firstLine(e.what()) + ")");
+  }
+}
+
+std::string readString(torch::serialize::InputArchive& archive, const char* key) {
+  c10::IValue value;
+  decoding([&] { archive.try_read(key, value); });
+  if (!value.isString()) {
+    throw std::runtime_error(std::string("[CORRUPT_FILE] the optimizer state lacks its \"") + key + "\" field");
+  }
+  return value.toStringRef();
+}
 
 }  // namespace
 
@@ -27,28 +90,18 @@ void EngineModel::checkAlive() const {
 void EngineModel::configureOptimizer(const OptimizerConfig& c) {
   std::lock_guard<std::mutex> lock(mutex_);
   checkAlive();
-  // Every parameter joins the optimizer; frozen ones simply have no gradient and are skipped,
-  // so unfreezing later needs no new optimizer.
-  auto params = net_->root()->parameters(true);
-  if (c.type == "sgd") {
-    optimizer_ = std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(c.nesterov).weight_decay(c.weightDecay));
-  } else if (c.type == "adam") {
-    optimizer_ = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.weightDecay));
-  } else if (c.type == "adamw") {
-    optimizer_ = std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.weightDecay));
-  } else {
-    throw std::invalid_argument("[INVALID_ARGUMENT] unknown optimizer \"" + c.type + "\" (sgd, adam or adamw)");
-  }
+  optimizer_ = makeOptimizer(c, net_->root()->parameters(true));
   optimizerConfig_ = c;
+}
+
+void EngineModel::checkOptimizer(const char* action) const {
+  if (!optimizer_) throw std::invalid_argument(std::string("[INVALID_ARGUMENT] configure an optimizer before ") + action);
 }
 
 void EngineModel::setLearningRate(double lr) {
   std::lock_guard<std::mutex> lock(mutex_);
   checkAlive();
-  if (!optimizer_) throw std::invalid_argument("[INVALID_ARGUMENT] configure an optimizer before setting its learning rate");
+  checkOptimizer("setting its learning rate");
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
 }
 
@@ -78,9 +131,7 @@ double EngineModel::trainBatch(const torch::Tensor& x, const torch::Tensor& labe
                                const StepConfig& step) {
   std::lock_guard<std::mutex> lock(mutex_);
   checkAlive();
-  if (!optimizer_) {
-    throw std::invalid_argument("[INVALID_ARGUMENT] configure an optimizer before training");
-  }
+  checkOptimizer("training");
   net_->root()->train();
   freezeBatchnormStatistics();
   // Dropping gradients instead of zeroing them (PyTorch 2's default) saves a memset and lets
@@ -157,6 +208,61 @@ void EngineModel::load(const std::vector<NamedData>& incoming) {
     auto src = torch::from_blob(const_cast<float*>(d.data.data()), d.shape, torch::kFloat32);
     byName[d.name].copy_(src);
   }
+}
+
+std::string EngineModel::optimizerState() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  checkAlive();
+  checkOptimizer("saving its state");
+  torch::serialize::OutputArchive archive;
+  archive.write("type", c10::IValue(optimizerConfig_.type));
+  archive.write("shapes", c10::IValue(shapesOf(optimizer_->param_groups().at(0).params())));
+  torch::serialize::OutputArchive state(archive.compilation_unit());
+  optimizer_->save(state);
+  archive.write("state", state);
+  std::ostringstream out;
+  archive.save_to(out);
+  return seal(kOptimizerMagic, out.str());
+}
+
+void EngineModel::loadOptimizerState(const std::string& bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  checkAlive();
+  checkOptimizer("loading its state");
+  torch::serialize::InputArchive archive;
+  std::istringstream in(unseal(kOptimizerMagic, bytes, "optimizer state"));
+  decoding([&] { archive.load_from(in); });
+  const std::string type = readString(archive, "type");
+  if (type != optimizerConfig_.type) {
+    throw std::invalid_argument("[INVALID_ARGUMENT] the optimizer state was saved from " + type +
+                                " but the model's optimizer is " + optimizerConfig_.type +
+                                "; configure the same optimizer before loading it");
+  }
+  auto params = optimizer_->param_groups().at(0).params();
+  if (readString(archive, "shapes") != shapesOf(params)) {
+    throw std::invalid_argument("[SHAPE_MISMATCH] the optimizer state belongs to a model with other parameters");
+  }
+  // Loading into a fresh optimizer and taking its state whole means a failure changes nothing,
+  // and no stale entry survives for a parameter the saved state did not have.
+  auto fresh = makeOptimizer(optimizerConfig_, params);
+  decoding([&] {
+    torch::serialize::InputArchive state;
+    archive.read("state", state);
+    fresh->load(state);
+  });
+  optimizer_->state() = std::move(fresh->state());
+}
+
+std::string EngineModel::rngState() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  checkAlive();
+  return seal(kRngMagic, net_->generatorState());
+}
+
+void EngineModel::setRngState(const std::string& bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  checkAlive();
+  net_->setGeneratorState(unseal(kRngMagic, bytes, "random generator state"));
 }
 
 void EngineModel::dispose() {

@@ -46,10 +46,22 @@ class EngineModel {
   torch::Tensor forward(const torch::Tensor& x, const std::string& output, bool pool);
   std::vector<NamedData> tensors();
   void load(const std::vector<NamedData>& tensors);
+  // libtorch's own serialisation of the optimizer's per-parameter state, with the optimizer
+  // type and parameter shapes so a mismatched load is refused instead of misapplied; sealed
+  // (sealed_bytes.h) because libtorch cannot be trusted to survive damaged archives.
+  std::string optimizerState();
+  // Needs an optimizer of the same type over the same parameters; replaces its state whole, so
+  // bad bytes ([CORRUPT_FILE]) or a mismatch leave it as it was. Options (the learning rate)
+  // stay as configured.
+  void loadOptimizerState(const std::string& bytes);
+  // The dropout generator's state, sealed like the optimizer's.
+  std::string rngState();
+  void setRngState(const std::string& bytes);
   void dispose();
 
  private:
   void checkAlive() const;
+  void checkOptimizer(const char* action) const;
   void freezeBatchnormStatistics();
 
   std::mutex mutex_;

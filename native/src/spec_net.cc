@@ -1,5 +1,6 @@
 #include "spec_net.h"
 
+#include <cstring>
 #include <mutex>
 
 namespace loupe {
@@ -203,6 +204,25 @@ std::vector<std::pair<std::string, torch::Tensor>> SpecNet::tensors() const {
     out.emplace_back(key, b.value());
   }
   return out;
+}
+
+std::string SpecNet::generatorState() {
+  std::lock_guard<std::mutex> lock(generator_.mutex());
+  torch::Tensor state = generator_.get_state();
+  return std::string(reinterpret_cast<const char*>(state.data_ptr<uint8_t>()), state.numel());
+}
+
+void SpecNet::setGeneratorState(const std::string& bytes) {
+  torch::Tensor state = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::memcpy(state.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  std::lock_guard<std::mutex> lock(generator_.mutex());
+  try {
+    generator_.set_state(state);
+  } catch (const c10::Error&) {
+    // libtorch names the struct sizes it expected, which says nothing to a user.
+    throw std::invalid_argument("[CORRUPT_FILE] the random generator state is not one this engine wrote (" +
+                                std::to_string(bytes.size()) + " bytes)");
+  }
 }
 
 }  // namespace loupe

@@ -53,6 +53,10 @@ class SpecNet {
   std::shared_ptr<SequenceImpl> root() const { return root_; }
   // Parameters and running statistics, in registration order (num_batches_tracked excluded).
   std::vector<std::pair<std::string, torch::Tensor>> tensors() const;
+  // The dropout generator's state as raw bytes (a platform-specific struct), so a resumed run
+  // draws the same masks as an uninterrupted one.
+  std::string generatorState();
+  void setGeneratorState(const std::string& bytes);
 
  private:
   torch::Generator generator_;

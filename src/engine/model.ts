@@ -276,6 +276,34 @@ export class Model {
     return this.run(() => this.native.loadTensors(list, strict));
   }
 
+  /**
+   * The optimizer's state (momentum buffers, Adam moments and step counts) as opaque bytes, so a
+   * resumed run continues exactly. The learning rate and other options are not included.
+   */
+  getOptimizerState(): Promise<Uint8Array> {
+    return this.run(() => this.native.optimizerState());
+  }
+
+  /**
+   * Restores bytes from getOptimizerState. Configure the same optimizer type first; its options
+   * stay as configured. Damaged bytes reject with CORRUPT_FILE and leave the optimizer as it was.
+   */
+  setOptimizerState(bytes: Uint8Array): Promise<void> {
+    checkBytes(bytes, 'optimizer state');
+    return this.run(() => this.native.loadOptimizerState(bytes));
+  }
+
+  /** The state of the model's random generator (dropout masks), as opaque bytes. */
+  getRngState(): Promise<Uint8Array> {
+    return this.run(() => this.native.rngState());
+  }
+
+  /** Restores bytes from getRngState, so later dropout masks match those of an uninterrupted run. */
+  setRngState(bytes: Uint8Array): Promise<void> {
+    checkBytes(bytes, 'random generator state');
+    return this.run(() => this.native.setRngState(bytes));
+  }
+
   /** Frees native memory now instead of at garbage collection. Waits for calls in flight. */
   async dispose(): Promise<void> {
     await this.queue;
@@ -287,6 +315,11 @@ export class Model {
 
 function isResolved(spec: ModelSpecInput | ResolvedSpec): spec is ResolvedSpec {
   return 'tensors' in spec && 'taps' in spec;
+}
+
+function checkBytes(bytes: Uint8Array, what: string): void {
+  if (!(bytes instanceof Uint8Array))
+    throw new LoupeError('DTYPE_MISMATCH', `${what} must be a Uint8Array, got ${describe(bytes)}`);
 }
 
 function describe(v: unknown): string {
