@@ -19,10 +19,15 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, exit: 2 },
   MISSING_DEPENDENCY: { status: 500, exit: 4 },
   DISK_FULL: { status: 507, exit: 3 },
+  NETWORK: { status: 502, exit: 3 },
   INTERRUPTED: { status: 503, exit: 130 },
+  /** A failure Loupe did not foresee (a crashed worker process, a bug): never the user's input. */
+  INTERNAL: { status: 500, exit: 1 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_CODES, code);
 
 export class LoupeError extends Error {
   readonly code: ErrorCode;

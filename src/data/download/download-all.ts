@@ -8,9 +8,10 @@ import {
 } from './download-options.js';
 import type { DownloadReport, DownloadResult } from './download-report.js';
 import { decodeFailure, DownloadFailure, type FailureKind } from './failure.js';
-import { fetchImage, parseDownloadUrl, type FetchContext, type FetchedImage } from './fetch-image.js';
+import { fetchImage, type FetchContext, type FetchedImage } from './fetch-image.js';
 import { HostLimiter } from './host-limiter.js';
 import { HostQueues } from './host-queues.js';
+import { parseDownloadUrl } from './redirects.js';
 import { runWorkers } from './run-workers.js';
 
 /**

@@ -1,3 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DownloadFailure } from './failure.js';
+
 /** The longest pause between two attempts that backoff alone produces. */
 export const MAX_BACKOFF_MS = 30_000;
 
@@ -27,4 +30,37 @@ export function parseRetryAfter(value: string | null, capMs: number, now = Date.
     ms = at - now;
   }
   return Math.min(capMs, Math.max(0, ms));
+}
+
+export interface RetryPolicy {
+  /** Extra attempts after the first. */
+  retries: number;
+  /** First backoff step (see backoffMs). */
+  retryBaseMs: number;
+  /** Aborting it ends the wait between attempts (an AbortError). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `once` until it succeeds or fails for good: only a retryable DownloadFailure is tried
+ * again, after the server's Retry-After when it gave one, else after backoff.
+ */
+export async function withRetries<T>(once: () => Promise<T>, policy: RetryPolicy): Promise<T> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await once();
+    } catch (e) {
+      if (!(e instanceof DownloadFailure) || !e.retryable) throw e;
+      if (retry >= policy.retries) {
+        const tries = retry + 1;
+        throw new DownloadFailure(
+          e.kind,
+          `${e.message} (gave up after ${tries} attempt${tries > 1 ? 's' : ''})`,
+        );
+      }
+      await sleep(e.retryAfterMs ?? backoffMs(retry, policy.retryBaseMs), undefined, {
+        signal: policy.signal,
+      });
+    }
+  }
 }
