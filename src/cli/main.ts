@@ -6,6 +6,8 @@ import { registerEngine } from './commands/engine.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerInit } from './commands/init.js';
 import { registerRuns } from './commands/runs.js';
+import { registerTrain } from './commands/train.js';
+import { registerTune } from './commands/tune.js';
 
 /** Builds the command tree. Each verb lives in its own module under commands/. */
 export function buildProgram(): Command {
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerData(program);
   registerDemo(program);
   registerEngine(program);
+  registerTrain(program);
+  registerTune(program);
   registerRuns(program);
   return program;
 }

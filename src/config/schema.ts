@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { validationPolicySchema } from '../data/validate/validation-policy.js';
+import { trainConfigSchema } from '../train/config/train-config.js';
+import { tuneConfigSchema } from '../train/tune/tune-config.js';
 
 /**
  * loupe.yaml: what a workspace is and how its commands behave. Every section has defaults, so
@@ -50,6 +52,8 @@ const dataSchema = z.strictObject({
 const baseShape = {
   name: z.string().min(1).default('loupe'),
   data: dataSchema.default(dataSchema.parse({})),
+  train: trainConfigSchema.default(trainConfigSchema.parse({})),
+  tune: tuneConfigSchema.default(tuneConfigSchema.parse({})),
 };
 
 export const configSchema = z.strictObject({

@@ -113,6 +113,19 @@ export interface RunArtifactsTable {
   sha256: string;
 }
 
+/** Feature vectors of items under one extractor, reused by every probe run and tuning trial. */
+export interface EmbeddingsTable {
+  /** The extractor's id: backbone, weights, tap and preprocessing. */
+  extractor: string;
+  /** '' for the item as it is; otherwise the augmentation and view that produced it. */
+  variant: string;
+  /** The item's id in the dataset (the image's hash). */
+  item: string;
+  dim: number;
+  /** float32 little-endian. */
+  data: Uint8Array;
+}
+
 export interface DatabaseSchema {
   downloads: DownloadsTable;
   dataset_versions: DatasetVersionsTable;
@@ -120,4 +133,5 @@ export interface DatabaseSchema {
   runs: RunsTable;
   run_metrics: RunMetricsTable;
   run_artifacts: RunArtifactsTable;
+  embeddings: EmbeddingsTable;
 }

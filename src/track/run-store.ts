@@ -169,7 +169,43 @@ export async function startRun(
     })
     .execute();
 
-  let lastBeat = started;
+  return runHandle(ws, id, started);
+}
+
+/**
+ * Takes up a run that was killed or failed (`loupe train --resume`): it is running again under
+ * this process, and its duration carries on from what it had.
+ */
+export async function resumeRun(
+  ws: Pick<Workspace, 'db' | 'root' | 'stateDir'>,
+  idOrPrefix: string,
+): Promise<RunHandle> {
+  const run = await getRun(ws.db, idOrPrefix);
+  if (run.status !== 'killed' && run.status !== 'failed')
+    throw new LoupeError(
+      'INVALID_ARGUMENT',
+      `run ${run.id} is ${run.status}; only a killed or failed run can be resumed`,
+    );
+  const now = new Date().toISOString();
+  await ws.db
+    .updateTable('runs')
+    .set({
+      status: 'running',
+      host: os.hostname(),
+      pid: process.pid,
+      heartbeat_at: now,
+      ended_at: null,
+      error: null,
+    })
+    .where('id', '=', run.id)
+    .execute();
+  return runHandle(ws, run.id, Date.now() - (run.duration_s ?? 0) * 1000);
+}
+
+function runHandle(ws: Pick<Workspace, 'db' | 'root' | 'stateDir'>, id: string, started: number): RunHandle {
+  const { db } = ws;
+  const dir = path.join(ws.stateDir, 'runs', id);
+  let lastBeat = Date.now();
   let ended = false;
   const heartbeat = async () => {
     const now = Date.now();

@@ -4,13 +4,18 @@ import { LoupeError } from '../errors/loupe-error.js';
 import type { Model, OptimizerOptions } from '../engine/model.js';
 import { learningRateAt, type ScheduleOptions } from './lr-schedule.js';
 import { seededRandom, shuffledIndices } from './random.js';
-import { balancedOrder } from './sampling.js';
+import { balancedEpochSize, balancedOrder } from './sampling.js';
 
-/** Turns a gathered batch into the one the engine sees (augmentation); must return new memory. */
+/**
+ * Turns a gathered batch into the one the engine sees (augmentation); must return new memory.
+ * `indices` are the batch's items in the training set, for transforms that go back to a
+ * richer source than the set's tensors (waveforms, cached augmented embeddings).
+ */
 export type BatchTransform = (
   x: Float32Array,
   shape: [number, number, number, number],
   random: () => number,
+  indices: Uint32Array,
 ) => Float32Array;
 
 export interface FitOptions {
@@ -96,18 +101,17 @@ export async function fit(model: Model, train: ImageSet, o: FitOptions): Promise
 
   if (!o.keepOptimizer) await model.configureOptimizer(o.optimizer);
   const seed = o.seed ?? 0;
-  const batches = Math.ceil(train.count / o.batchSize);
+  const epochSize = o.sampling === 'balanced' ? balancedEpochSize(train.labels) : train.count;
+  const batches = Math.ceil(epochSize / o.batchSize);
   const totalSteps = batches * o.epochs;
   const history: EpochResult[] = [];
   const trainSample = sampleOf(train, o.trainMetricsSample ?? 0, seed);
 
   const makeBatch = (order: Uint32Array, b: number, random: () => number) => {
-    const batch = gather(
-      train,
-      order.subarray(b * o.batchSize, Math.min(order.length, (b + 1) * o.batchSize)),
-    );
+    const indices = order.subarray(b * o.batchSize, Math.min(order.length, (b + 1) * o.batchSize));
+    const batch = gather(train, indices);
     const size = batch.labels.length;
-    const x = o.augment ? o.augment(batch.x, [size, ...train.shape], random) : batch.x;
+    const x = o.augment ? o.augment(batch.x, [size, ...train.shape], random, indices) : batch.x;
     const weights = o.classWeights
       ? Float32Array.from(batch.labels, (l) => o.classWeights![l] ?? 1)
       : undefined;

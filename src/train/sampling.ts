@@ -5,9 +5,7 @@
  * the loss.
  */
 export function balancedOrder(labels: Int32Array, numClasses: number, random: () => number): Uint32Array {
-  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
-  labels.forEach((l, i) => byClass[l]!.push(i));
-  const present = byClass.filter((m) => m.length);
+  const present = membersByClass(labels, numClasses);
   const perClass = Math.ceil(labels.length / Math.max(1, present.length));
   const order = new Uint32Array(perClass * present.length);
   let k = 0;
@@ -27,4 +25,16 @@ export function balancedOrder(labels: Int32Array, numClasses: number, random: ()
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
+}
+
+function membersByClass(labels: Int32Array, numClasses: number): number[][] {
+  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+  labels.forEach((l, i) => byClass[l]!.push(i));
+  return byClass.filter((m) => m.length);
+}
+
+/** Items one balanced epoch draws (the set's size rounded up to a multiple of its classes). */
+export function balancedEpochSize(labels: Int32Array): number {
+  const classes = new Set(labels).size;
+  return Math.ceil(labels.length / Math.max(1, classes)) * classes;
 }

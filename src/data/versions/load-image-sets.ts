@@ -13,9 +13,11 @@ export async function loadImageSets(
   items: readonly ManifestItem[],
   blobs: BlobStore,
   preprocessing: ImagePreprocessingInput,
+  /** The class list to index by (a run's, which may know classes these items lack); default: these items' labels, sorted. */
+  classList?: readonly string[],
 ): Promise<{ classes: string[]; sets: Partial<Record<Split, ImageSet>> }> {
   const images = items.filter((i) => i.kind === 'image');
-  const classes = [...new Set(images.map((i) => i.label))].sort();
+  const classes = classList ? [...classList] : [...new Set(images.map((i) => i.label))].sort();
   const index = new Map(classes.map((c, i) => [c, i]));
   const sets: Partial<Record<Split, ImageSet>> = {};
   for (const split of SPLIT_NAMES) {
