@@ -32,12 +32,12 @@ describe('the loupe command (built by make setup)', () => {
     const r = await run(['demo', '--epochs', '2', '--workspace-dir', path.join(dir, 'demo-ws')], dir);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /dataset +fashion-sample @ [0-9a-f]{12} .*3600 images ingested and validated/);
-    assert.match(r.stdout, /splits +2700 train, 300 validation, 600 test images, 10 classes/);
-    assert.match(r.stdout, /epoch {2}1\/2 .*val acc/);
-    assert.match(r.stdout, /epoch {2}2\/2 /);
-    const acc = Number(/test +accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+    assert.match(r.stdout, /run \w+: scratch, 10 classes, 2700 train \/ 300 val \/ 600 test/);
+    assert.match(r.stdout, /epoch +1\/2 +loss .*val acc/);
+    assert.match(r.stdout, /epoch +2\/2 /);
+    const acc = Number(/test +accuracy +([\d.]+)%/.exec(r.stdout)?.[1]);
     assert.ok(acc > 65, `test accuracy ${acc}% after two epochs`);
-    const onnx = Number(/onnx +accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+    const onnx = Number(/onnx +accuracy +([\d.]+)%/.exec(r.stdout)?.[1]);
     assert.ok(Math.abs(onnx - acc) <= 0.5, `ONNX Runtime ${onnx}% vs libtorch ${acc}%`);
   });
 
@@ -55,7 +55,7 @@ describe('the loupe command (built by make setup)', () => {
 });
 
 describe('interrupting the demo', () => {
-  it('stops on Ctrl-C after the batch in flight, says so, exits 130 and writes no model', async () => {
+  it('stops on Ctrl-C after the batch in flight, says so, exits 130 and leaves a resumable run, not a model', async () => {
     const { spawn } = await import('node:child_process');
     const { existsSync } = await import('node:fs');
     const out = path.join(dir, 'interrupted');
@@ -69,14 +69,16 @@ describe('interrupting the demo', () => {
     await new Promise<void>((resolve) =>
       child.stdout.on('data', (d) => {
         stdout += String(d);
-        if (/epoch {2}1\//.test(stdout)) resolve();
+        if (/epoch +1\//.test(stdout)) resolve();
       }),
     );
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     assert.equal(code, 130, stderr);
     assert.match(stderr, /stopped by Ctrl-C/);
-    assert.doesNotMatch(stdout, /epoch 200\//);
-    assert.equal(existsSync(path.join(out, '.loupe', 'demo', 'model.onnx')), false);
+    assert.doesNotMatch(stdout, /epoch +200\//);
+    const run = /run (\w+): scratch/.exec(stdout)![1]!;
+    assert.equal(existsSync(path.join(out, '.loupe', 'runs', run, 'model.onnx')), false);
+    assert.ok(existsSync(path.join(out, '.loupe', 'runs', run, 'checkpoints', 'latest')), 'a resumable run');
   });
 });

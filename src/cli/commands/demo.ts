@@ -1,22 +1,20 @@
 import type { Command } from 'commander';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ImageSet } from '../../data/image-set.js';
 import { candidatesFromFolder } from '../../data/ingest/from-folder.js';
 import { ingest } from '../../data/ingest/ingest.js';
-import { loadImageSets } from '../../data/versions/load-image-sets.js';
 import { readVersionItems, resolveVersion } from '../../data/versions/version-store.js';
-import { initWorkspace, openWorkspace } from '../../workspace/workspace.js';
-import { LoupeError } from '../../errors/loupe-error.js';
-import { Model } from '../../engine/model.js';
-import { writeOnnxFile } from '../../engine/onnx/export-onnx.js';
 import { OnnxSession } from '../../engine/onnx/onnx-session.js';
-import { saveWeights } from '../../engine/weights-file.js';
-import { smallCnnSpec } from '../../engine/spec/families/vgg.js';
-import { evaluate, fit, type EpochResult } from '../../train/fit.js';
+import { LoupeError } from '../../errors/loupe-error.js';
+import type { ImagePreprocessing } from '../../features/image/image-preprocessing.js';
+import { trainConfigSchema } from '../../train/config/train-config.js';
+import { trainingItems } from '../../train/data/training-items.js';
+import { evaluate } from '../../train/fit.js';
+import { loadTrainingImages } from '../../train/modes/image-sets.js';
+import { trainModel, type TrainOutcome } from '../../train/train-run.js';
+import { initWorkspace, openWorkspace } from '../../workspace/workspace.js';
 import { interruptible } from '../interrupt.js';
-import { progressBar } from '../progress.js';
+import { pct, trainReporter } from '../train-reporter.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -26,32 +24,27 @@ export interface DemoOptions {
   batchSize: number;
   lr: number;
   seed: number;
-  /** The demo's workspace (created if needed); the model goes to its .loupe/demo/. */
+  /** The demo's workspace (created if needed); the run goes to its .loupe/runs/. */
   workspace: string;
   log?: (line: string) => void;
-  /** Aborting stops training after the batch in flight. */
+  /** Aborting stops training after the batch in flight, leaving a resumable run. */
   signal?: AbortSignal;
 }
 
 export interface DemoResult {
-  classes: string[];
-  history: EpochResult[];
+  run: TrainOutcome;
   testAccuracy: number;
   onnxTestAccuracy: number;
   onnxFile: string;
-  weightsFile: string;
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-
 /**
- * The loop as far as it exists: load the bundled sample, train a small CNN, report its test
- * accuracy, export it to ONNX and check that ONNX Runtime gives the same answers.
+ * The loop as far as it exists: a workspace, the bundled sample ingested into a validated
+ * version, a tracked from-scratch training run on its splits (checkpoints, metrics, artifacts),
+ * and the exported ONNX model checked against libtorch on the test split.
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? console.log;
-  // The loop as far as it exists: a workspace, the sample ingested into a dataset version, and
-  // the model trained on that version's splits.
   await initWorkspace(o.workspace, { name: 'loupe-demo' });
   const ws = await openWorkspace({ workspace: o.workspace, env: {} });
   try {
@@ -63,97 +56,68 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     log(
       `dataset  ${report.dataset} @ ${report.version.slice(0, 12)} in ${path.relative(process.cwd(), ws.root) || '.'}: ${report.items.after} images ${report.created ? 'ingested and validated' : '(already ingested)'} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
     );
-    const row = await resolveVersion(ws.db, report.version);
-    const { classes, sets } = await loadImageSets(await readVersionItems(ws, row), ws.blobs, {
-      width: 28,
-      height: 28,
-      channelOrder: 'gray',
-      resize: { method: 'sharp', kernel: 'linear' },
+    const config = trainConfigSchema.parse({
+      mode: 'scratch',
+      data: report.version,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      seed: o.seed,
+      optimizer: { type: 'adam', lr: o.lr, weightDecay: 0 },
+      schedule: { type: 'cosine', warmupEpochs: 1 },
+      earlyStopping: { patience: 0 },
+      trainMetricsSample: 512,
+      scratch: {
+        input: { size: 28, channels: 1 },
+        filters: [32, 64],
+        convsPerBlock: 1,
+        classifier: [128],
+        batchnorm: false,
+        dropout: 0,
+      },
     });
-    const { train, val, test } = sets;
-    if (!train || !val || !test)
-      throw new LoupeError('NOT_FOUND', `${o.data} needs images for train, validation and test`);
-    log(
-      `splits   ${train.count} train, ${val.count} validation, ${test.count} test images, ${classes.length} classes`,
-    );
-    return await trainAndExport(o, path.join(ws.stateDir, 'demo'), classes, train, val, test, log);
+    const run = await trainModel(ws, {
+      config,
+      onEvent: trainReporter(log),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const testAccuracy = run.summary['test.accuracy'] ?? Number.NaN;
+    log(`test     accuracy ${pct(testAccuracy)} on the held-out test split (libtorch)`);
+
+    // From here on inference is ONNX Runtime's: the run's exported model must agree with it.
+    const runDir = path.join(ws.stateDir, 'runs', run.runId);
+    const onnxFile = path.join(runDir, 'model.onnx');
+    const session = await OnnxSession.open(onnxFile);
+    try {
+      const inputs = JSON.parse(session.metadata.inputs ?? '{}') as { preprocessing?: ImagePreprocessing };
+      if (!inputs.preprocessing)
+        throw new LoupeError('CORRUPT_FILE', `${onnxFile} does not record its preprocessing`);
+      const items = trainingItems(await readVersionItems(ws, await resolveVersion(ws.db, report.version)));
+      const { test } = await loadTrainingImages(items, ws.blobs, inputs.preprocessing);
+      if (!test) throw new LoupeError('NOT_FOUND', `${o.data} has no test images`);
+      const ort = await evaluate(
+        async (x, n) => (await session.run(x, n, { outputs: ['logits'] })).get('logits')!.data,
+        test,
+      );
+      log(
+        `onnx     accuracy ${pct(ort.accuracy)} with ONNX Runtime, ${Math.round(ort.imagesPerSecond).toLocaleString('en')} img/s`,
+      );
+      log(
+        `run      ${run.runId}: loupe runs show ${run.runId} (weights, ONNX, curves.png, metadata.json in ${path.relative(process.cwd(), runDir)})`,
+      );
+      return { run, testAccuracy, onnxTestAccuracy: ort.accuracy, onnxFile };
+    } finally {
+      session.dispose();
+    }
   } finally {
     await ws.close();
   }
-}
-
-async function trainAndExport(
-  o: DemoOptions,
-  out: string,
-  classes: string[],
-  train: ImageSet,
-  val: ImageSet,
-  testSet: ImageSet,
-  log: (line: string) => void,
-): Promise<DemoResult> {
-  const model = await Model.create(smallCnnSpec({ channels: 1, height: 28, width: 28 }, classes.length), {
-    seed: o.seed,
-  });
-  log(
-    `model    ${model.spec.name}: conv32-pool-conv64-pool-dense128-dense${classes.length}, ${model.spec.parameterCount.toLocaleString('en')} parameters`,
-  );
-  const batches = Math.ceil(train.count / o.batchSize);
-  const newBar = () => progressBar(batches, 'batches', ' | loss {loss}');
-  let bar = newBar();
-  const history = await fit(model, train, {
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    optimizer: { type: 'adam', lr: o.lr },
-    schedule: { schedule: { type: 'cosine' }, warmupSteps: batches },
-    seed: o.seed,
-    validation: val,
-    signal: o.signal,
-    onProgress: (p) => bar.update(p.batch, { loss: p.loss.toFixed(3) }),
-    onEpoch: (e) => {
-      bar.stop();
-      log(
-        `epoch ${String(e.epoch).padStart(2)}/${o.epochs}  loss ${e.trainLoss.toFixed(4)}  val acc ${pct(e.val?.accuracy ?? 0)}  ${Math.round(e.imagesPerSecond).toLocaleString('en')} img/s  ${e.seconds.toFixed(1)} s`,
-      );
-      if (e.epoch < o.epochs) bar = newBar();
-    },
-  }).finally(() => bar.stop());
-  const test = await evaluate(model, testSet);
-  log(`test     accuracy ${pct(test.accuracy)} on ${testSet.count} held-out images (libtorch)`);
-
-  // From here on inference is ONNX Runtime's: export, reload and check it agrees.
-  await mkdir(out, { recursive: true });
-  const weightsFile = path.join(out, 'model.safetensors');
-  const onnxFile = path.join(out, 'model.onnx');
-  const labels = JSON.stringify(classes);
-  await saveWeights(model, weightsFile, { labels });
-  await writeOnnxFile(onnxFile, model.spec, await model.getWeights(), { metadata: { labels } });
-  await model.dispose();
-  const session = await OnnxSession.open(onnxFile);
-  const ortTest = await evaluate(
-    async (x, n) => (await session.run(x, n, { outputs: ['logits'] })).get('logits')!.data,
-    testSet,
-  );
-  session.dispose();
-  const agree = ortTest.predictions.filter((p, i) => p === test.predictions[i]).length / testSet.count;
-  log(
-    `onnx     accuracy ${pct(ortTest.accuracy)} with ONNX Runtime (${pct(agree)} of predictions identical to libtorch), ${Math.round(ortTest.imagesPerSecond).toLocaleString('en')} img/s`,
-  );
-  log(`saved    ${path.relative(process.cwd(), weightsFile)}, ${path.relative(process.cwd(), onnxFile)}`);
-  return {
-    classes: classes,
-    history,
-    testAccuracy: test.accuracy,
-    onnxTestAccuracy: ortTest.accuracy,
-    onnxFile,
-    weightsFile,
-  };
 }
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'ingest the bundled Fashion-MNIST sample into a workspace, train a small CNN on it, report and export it',
+      'ingest the bundled Fashion-MNIST sample into a workspace, train a tracked CNN run on it, check its ONNX export',
     )
     .option(
       '--data <dir>',

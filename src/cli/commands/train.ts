@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
-import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { deepMerge } from '../../config/load-config.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import { trainConfigSchema, type TrainConfig } from '../../train/config/train-config.js';
 import { crossValidate, parseCv } from '../../train/cross-validate.js';
-import { resumeTraining, trainModel, type TrainEvent, type TrainOutcome } from '../../train/train-run.js';
+import { resumeTraining, trainModel } from '../../train/train-run.js';
 import { interruptible } from '../interrupt.js';
-import { progressBar, type ProgressBar } from '../progress.js';
+import { pct, printOutcome, trainReporter } from '../train-reporter.js';
 import { withWorkspace } from '../workspace-options.js';
 
 export interface TrainFlags {
@@ -23,8 +22,6 @@ export interface TrainFlags {
   resume?: string;
   cv?: string;
 }
-
-const pct = (v: number | undefined) => (v === undefined ? '   -  ' : `${(v * 100).toFixed(1).padStart(5)}%`);
 
 /** `--set probe.head.hidden=256`: a train setting by its path, the value read as YAML. */
 function setting(text: string): Record<string, unknown> {
@@ -68,79 +65,6 @@ export function trainConfigWithFlags(base: TrainConfig, f: TrainFlags): TrainCon
   return parsed.data;
 }
 
-/**
- * Prints a run as it goes: a progress bar per epoch (loss, images/s, ETA) in a terminal, and one
- * line per epoch everywhere, so logs in CI read like the terminal.
- */
-function reporter(log: (line: string) => void, prefix = '') {
-  let bar: ProgressBar | undefined;
-  let barKey = '';
-  return (e: TrainEvent) => {
-    switch (e.type) {
-      case 'start':
-        log(
-          `${prefix}run ${e.runId}: ${e.mode}, ${e.classes.length} classes, ${e.counts.train} train / ${e.counts.val} val / ${e.counts.test} test, ${e.parameters.toLocaleString('en')} parameters${e.resumedAt !== undefined ? `, resuming after epoch ${e.resumedAt}` : ''}`,
-        );
-        break;
-      case 'prepare': {
-        const key = `prepare ${e.stage}`;
-        if (barKey !== key) {
-          bar?.stop();
-          bar = progressBar(e.total, 'images', ` | ${e.stage}`);
-          barKey = key;
-        }
-        bar!.update(e.done);
-        if (e.done === e.total) {
-          bar!.stop();
-          bar = undefined;
-        }
-        break;
-      }
-      case 'phase':
-        log(`${prefix}phase ${e.name}: ${e.epochs} epochs`);
-        break;
-      case 'progress': {
-        const key = `epoch ${e.phase} ${e.progress.epoch}`;
-        if (barKey !== key) {
-          bar?.stop();
-          bar = progressBar(
-            e.progress.batches,
-            'batches',
-            ` | epoch ${e.progress.epoch}/${e.progress.epochs} | loss {loss} | {ips} img/s`,
-          );
-          barKey = key;
-        }
-        bar!.update(e.progress.batch, {
-          loss: e.progress.loss.toFixed(4),
-          ips: Math.round(e.progress.imagesPerSecond).toLocaleString('en'),
-        });
-        break;
-      }
-      case 'epoch':
-        bar?.stop();
-        bar = undefined;
-        barKey = '';
-        log(
-          `${prefix}epoch ${String(e.epoch).padStart(3)}/${e.epochs}  loss ${e.result.trainLoss.toFixed(4)}  val acc ${pct(e.result.val?.accuracy)}  val F1 ${pct(e.result.val?.macroF1)}  ${Math.round(e.result.imagesPerSecond).toLocaleString('en')} img/s  ${e.result.seconds.toFixed(1)} s${e.best ? '  *' : ''}`,
-        );
-        break;
-      case 'early-stop':
-        log(`${prefix}stopping early: no better validation macro-F1 since epoch ${e.bestEpoch}`);
-        break;
-    }
-  };
-}
-
-function printOutcome(log: (line: string) => void, ws: { stateDir: string }, o: TrainOutcome): void {
-  const s = o.summary;
-  log(
-    `run ${o.runId} ${o.status}: best epoch ${s.best_epoch}, val F1 ${pct(s['val.macro_f1'])}, test accuracy ${pct(s['test.accuracy'])}, test F1 ${pct(s['test.macro_f1'])}`,
-  );
-  log(
-    `model, ONNX, curves and metadata.json in ${path.relative(process.cwd(), path.join(ws.stateDir, 'runs', o.runId)) || '.'}`,
-  );
-}
-
 export function registerTrain(program: Command): void {
   program
     .command('train')
@@ -178,7 +102,7 @@ Examples:
           const resumeHint = (id: string) =>
             `run ${id} stopped; continue it with: loupe train --resume ${id}`;
           if (flags.resume) {
-            const outcome = await resumeTraining(ws, flags.resume, { onEvent: reporter(log), signal });
+            const outcome = await resumeTraining(ws, flags.resume, { onEvent: trainReporter(log), signal });
             printOutcome(log, ws, outcome);
             return;
           }
@@ -187,7 +111,7 @@ Examples:
             const cv = await crossValidate(ws, {
               config,
               scheme: parseCv(flags.cv),
-              onEvent: (fold, e) => reporter(log, `[fold ${fold}] `)(e),
+              onEvent: (fold, e) => trainReporter(log, `[fold ${fold}] `)(e),
               signal,
             });
             for (const key of ['val.macro_f1', 'val.accuracy', 'test.accuracy', 'test.macro_f1'])
@@ -197,7 +121,7 @@ Examples:
             return;
           }
           let runId: string | undefined;
-          const report = reporter(log);
+          const report = trainReporter(log);
           try {
             const outcome = await trainModel(ws, {
               config,
