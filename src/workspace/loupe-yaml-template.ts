@@ -25,12 +25,57 @@ data:
   # validation: what ingest checks and what it does about each finding (skip | keep | fail);
   # every check, its default and an example are in docs/datasets.md, section Validation.
 
+train:                # loupe train; every key is in docs/training.md
+  mode: auto          # probe (images) | finetune | scratch | audio (audio segments)
+  seed: 0             # initial weights, shuffling, augmentation: same seed, same run
+  # epochs, batchSize and optimizer.lr default per mode (probe 60/128/3e-3, scratch 20/128/2e-3, ...)
+  imbalance: weights  # class weights inverse to frequency; or: sampler (balanced batches), none
+  earlyStopping:
+    patience: 5       # epochs without a better validation macro-F1 before stopping; 0: never
+  augment:
+    image:
+      flip: false
+      translate: 0    # pixels of random shift
+      rotation: 0     # degrees
+    strength: 1       # multiplies every magnitude (tuning searches it)
+  probe:
+    backbone: mobilenet_v2   # or a local encoder.onnx, or hf:owner/name
+    head:
+      hidden: 0       # 0: a linear head; else one hidden layer of this width
+      dropout: 0.2
+    views: 0          # augmented views embedded (and cached) per training image
+  scratch:
+    input: auto       # or { size: 28, channels: 1 }
+    filters: [32, 64] # one block of 3x3 convolutions per entry
+    convsPerBlock: 2
+    classifier: [256]
+    dropout: 0.3
+
+tune:                 # loupe tune
+  trials: 20
+  parallel: auto      # trials at once, one process each; auto: one per core
+  sampler: tpe        # or: random
+  pruner:
+    type: asha        # or: none
+    minEpochs: 2
+  # space: settings under train, by path, with a range or choices; the default searches
+  #   optimizer.lr: { low: 0.0003, high: 0.03, log: true }
+  #   optimizer.weightDecay: { low: 0.000001, high: 0.01, log: true }
+  #   probe.head.hidden: { choices: [0, 256, 1024] }
+  #   probe.head.dropout: { low: 0, high: 0.5 }
+
 profiles:
   local: {}
-  ci:
+  ci:                 # small and quick: loupe --profile ci train
     data:
       download:
         concurrency: 4
+    train:
+      epochs: 2
+      scratch:
+        filters: [8, 16]
+        convsPerBlock: 1
+        classifier: [32]
   prod: {}
 `;
 }
