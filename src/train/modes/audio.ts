@@ -1,4 +1,3 @@
-import type { ImageSet } from '../../data/image-set.js';
 import { Model } from '../../engine/model.js';
 import { vggSpec } from '../../engine/spec/families/vgg.js';
 import {
@@ -46,14 +45,13 @@ function freshSpectrograms(
  */
 function audioAugment(
   waves: readonly Float32Array[],
-  train: ImageSet,
   layout: SpectrogramLayout,
   o: AudioAugment,
 ): BatchTransform | undefined {
   const onWave = o.shift > 0 || o.gainDb > 0 || o.noise !== undefined;
   const onSpec = (o.timeMasks > 0 && o.timeMaskWidth > 0) || (o.freqMasks > 0 && o.freqMaskWidth > 0);
   if (!onWave && !onSpec) return undefined;
-  // Only the waveform path holds on to the clips; without it the stored spectrograms suffice.
+  // Only the waveform path holds on to the clips; without it the batch's stored spectrograms suffice.
   const fresh = onWave ? freshSpectrograms(waves, layout, o) : undefined;
   const mels = layout.logMel.nMels;
   const { frames } = layout;
@@ -61,7 +59,7 @@ function audioAugment(
   return (x, _shape, random, indices) => {
     const out = new Float32Array(x.length);
     indices.forEach((item, row) => {
-      const data = fresh ? fresh(item, random) : train.x.subarray(item * size, (item + 1) * size);
+      const data = fresh ? fresh(item, random) : x.subarray(row * size, (row + 1) * size);
       // Masks fill with the spectrogram's mean, which standardisation maps to the standardised
       // mean: masking after standardising equals masking before.
       out.set(specAugment({ data, mels, frames }, o, random).data, row * size);
@@ -129,7 +127,6 @@ export async function audioPlan(
   const model = await Model.create(spec, { seed: settings.seed });
   const augment = audioAugment(
     clips.waves.slice(0, trainEnd),
-    train.set,
     { logMel, frames, standardization },
     scaledAudioAugment(settings.augment.audio, settings.augment.strength),
   );

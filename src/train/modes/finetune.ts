@@ -1,26 +1,15 @@
-import { loadBackbone } from '../../engine/backbones/registry.js';
+import { listBackbones, loadBackbone } from '../../engine/backbones/registry.js';
 import { parseEncoderRef } from '../../engine/encoders/encoder-ref.js';
 import { Model } from '../../engine/model.js';
-import type { LayerSpecInput } from '../../engine/spec/schema.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import { augmentBatch, scaledImageAugment } from '../../features/image/augment.js';
 import type { TrainSettings } from '../config/mode-defaults.js';
 import type { TrainingItems } from '../data/training-items.js';
 import type { PlanContext } from './build-plan.js';
 import { loadTrainingImages } from './image-sets.js';
-import type { TrainingPhase, TrainingPlan } from './training-plan.js';
+import { headLayers, type TrainingPhase, type TrainingPlan } from './training-plan.js';
 
 type FinetuneSettings = TrainSettings['finetune'];
-
-/** Our classifier on the pooled features: an optional hidden layer, dropout, one score per class. */
-function headLayers(head: FinetuneSettings['head'], classes: number): LayerSpecInput[] {
-  const layers: LayerSpecInput[] = [{ type: 'flatten', name: 'flatten' }];
-  if (head.hidden > 0)
-    layers.push({ type: 'linear', name: 'hidden', out: head.hidden }, { type: 'relu', name: 'hidden_relu' });
-  if (head.dropout > 0) layers.push({ type: 'dropout', name: 'dropout', p: head.dropout });
-  layers.push({ type: 'linear', name: 'classifier', out: classes });
-  return layers;
-}
 
 /**
  * The first backbone layer phase 2 trains, or undefined for 'all' (no phase 2). Names match
@@ -68,8 +57,8 @@ export async function finetunePlan(
   if (parseEncoderRef(o.backbone).kind !== 'builtin')
     throw new LoupeError(
       'INVALID_ARGUMENT',
-      `fine-tuning needs a built-in backbone (mobilenet_v2), not ${o.backbone}: only those train on ` +
-        'the libtorch engine; probe mode (--mode probe) takes ONNX and hf: encoders',
+      `fine-tuning needs a built-in backbone (${listBackbones().join(', ')}), not ${o.backbone}: only ` +
+        'those train on the libtorch engine; probe mode (--mode probe) takes ONNX and hf: encoders',
     );
   const backbone = await loadBackbone(o.backbone);
   const pooled = backbone.spec.layers.findIndex((l) => l.tap === 'final' && l.type === 'global_avgpool');
@@ -87,10 +76,11 @@ export async function finetunePlan(
     const backboneLayers = model.spec.layers.slice(0, pooled + 1).map((l) => l.name);
     const first = firstTrainable(o.freezeUpTo, backboneLayers);
     const phases: TrainingPhase[] = [];
-    if (o.headEpochs > 0)
+    // With everything frozen the head phase is the whole run.
+    if (o.headEpochs > 0 || first === undefined)
       phases.push({
         name: 'head',
-        epochs: o.headEpochs,
+        epochs: first === undefined ? settings.epochs : o.headEpochs,
         lr: settings.optimizer.lr,
         prepare: trainFrom(backboneLayers.length),
       });
@@ -101,11 +91,6 @@ export async function finetunePlan(
         lr: settings.optimizer.lr * o.lrFactor,
         prepare: trainFrom(first),
       });
-    if (!phases.length)
-      throw new LoupeError(
-        'INVALID_ARGUMENT',
-        "finetune.headEpochs 0 with freezeUpTo 'all' leaves nothing to train",
-      );
 
     // Tensors are named after their top-level layer, so this keeps exactly the retained layers'.
     const kept = new Set(backboneLayers);
@@ -113,7 +98,6 @@ export async function finetunePlan(
       strict: false,
     });
     const { preprocessing } = backbone;
-    ctx.signal?.throwIfAborted();
     const sets = await loadTrainingImages(items, ctx.blobs, preprocessing);
     const augment = scaledImageAugment(settings.augment.image, settings.augment.strength);
     return {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { ImageSet } from '../../data/image-set.js';
 import { Model } from '../../engine/model.js';
 import { openFeatureExtractor, type FeatureExtractor } from '../../engine/encoders/feature-extractor.js';
-import type { LayerSpecInput } from '../../engine/spec/schema.js';
 import { embedWithCache, type EmbedItem, type Embedder } from '../../features/embedding-cache.js';
 import { augmentBatch, scaledImageAugment, type ImageAugment } from '../../features/image/augment.js';
 import { preprocessImages } from '../../features/image/preprocess.js';
@@ -11,7 +10,7 @@ import { seededRandom } from '../random.js';
 import type { TrainSettings } from '../config/mode-defaults.js';
 import type { TrainingItems } from '../data/training-items.js';
 import type { PlanContext } from './build-plan.js';
-import type { TrainingPlan } from './training-plan.js';
+import { headLayers, type TrainingPlan } from './training-plan.js';
 
 interface View {
   settings: ImageAugment;
@@ -102,16 +101,12 @@ export async function probePlan(
     const val = items.val.length ? setOf(items.val) : undefined;
     const test = items.test.length ? setOf(items.test) : undefined;
 
-    const head: LayerSpecInput[] = [{ type: 'flatten', name: 'flatten' }];
-    if (o.head.hidden > 0)
-      head.push(
-        { type: 'linear', name: 'hidden', out: o.head.hidden },
-        { type: 'relu', name: 'hidden_relu' },
-      );
-    if (o.head.dropout > 0) head.push({ type: 'dropout', name: 'dropout', p: o.head.dropout });
-    head.push({ type: 'linear', name: 'classifier', out: items.classes.length });
     const model = await Model.create(
-      { name: 'probe-head', input: { channels: dim, height: 1, width: 1 }, layers: head },
+      {
+        name: 'probe-head',
+        input: { channels: dim, height: 1, width: 1 },
+        layers: headLayers(o.head, items.classes.length),
+      },
       { seed: settings.seed },
     );
     return {

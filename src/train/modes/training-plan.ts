@@ -1,4 +1,6 @@
 import type { ImageSet } from '../../data/image-set.js';
+import type { LayerSpecInput } from '../../engine/spec/schema.js';
+import type { TrainSettings } from '../config/mode-defaults.js';
 import type { Model } from '../../engine/model.js';
 import type { BatchTransform } from '../fit.js';
 
@@ -40,4 +42,14 @@ export function inverseFrequencyWeights(labels: Int32Array, numClasses: number):
   const weights = new Float32Array(numClasses);
   counts.forEach((c, i) => (weights[i] = c > 0 ? labels.length / (present * c) : 0));
   return weights;
+}
+
+/** A classifier on pooled features: an optional hidden layer, dropout, one score per class. */
+export function headLayers(head: TrainSettings['probe']['head'], classes: number): LayerSpecInput[] {
+  const layers: LayerSpecInput[] = [{ type: 'flatten', name: 'flatten' }];
+  if (head.hidden > 0)
+    layers.push({ type: 'linear', name: 'hidden', out: head.hidden }, { type: 'relu', name: 'hidden_relu' });
+  if (head.dropout > 0) layers.push({ type: 'dropout', name: 'dropout', p: head.dropout });
+  layers.push({ type: 'linear', name: 'classifier', out: classes });
+  return layers;
 }
