@@ -2,11 +2,10 @@ import { listBackbones, loadBackbone } from '../../engine/backbones/registry.js'
 import { parseEncoderRef } from '../../engine/encoders/encoder-ref.js';
 import { Model } from '../../engine/model.js';
 import { LoupeError } from '../../errors/loupe-error.js';
-import { augmentBatch, scaledImageAugment } from '../../features/image/augment.js';
 import type { TrainSettings } from '../config/mode-defaults.js';
 import type { TrainingItems } from '../data/training-items.js';
 import type { PlanContext } from './build-plan.js';
-import { loadTrainingImages } from './image-sets.js';
+import { imageAugmentation, loadTrainingImages } from './image-sets.js';
 import { headLayers, type TrainingPhase, type TrainingPlan } from './training-plan.js';
 
 type FinetuneSettings = TrainSettings['finetune'];
@@ -99,12 +98,11 @@ export async function finetunePlan(
     });
     const { preprocessing } = backbone;
     const sets = await loadTrainingImages(items, ctx.blobs, preprocessing);
-    const augment = scaledImageAugment(settings.augment.image, settings.augment.strength);
     return {
       model,
       classes: items.classes,
       ...sets,
-      augment: (x, shape, random) => augmentBatch(x, shape, augment, random, preprocessing),
+      augment: imageAugmentation(settings, preprocessing),
       phases,
       inputs: { kind: 'image', preprocessing },
       backbone: backbone.name,

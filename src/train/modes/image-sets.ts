@@ -3,7 +3,10 @@ import type { ImageSet } from '../../data/image-set.js';
 import { loadImageSets } from '../../data/versions/load-image-sets.js';
 import type { ImagePreprocessing } from '../../features/image/image-preprocessing.js';
 import type { BlobStore } from '../../store/blob-store.js';
+import { augmentBatch, scaledImageAugment, type Normalization } from '../../features/image/augment.js';
+import type { TrainSettings } from '../config/mode-defaults.js';
 import type { TrainingItems } from '../data/training-items.js';
+import type { BatchTransform } from '../fit.js';
 
 export interface ImageSets {
   train: ImageSet;
@@ -88,4 +91,10 @@ export async function typicalInput(
   const median = sides[Math.floor(sides.length / 2)] ?? maxSide;
   const grey = metas.every((m) => m.channels === 1 || m.space === 'b-w' || m.space === 'grey16');
   return { size: Math.max(8, Math.min(maxSide, median)), channels: grey ? 1 : 3 };
+}
+
+/** The settings' image augmentation (scaled by its strength) on batches normalised as given. */
+export function imageAugmentation(settings: TrainSettings, normalization: Normalization): BatchTransform {
+  const augment = scaledImageAugment(settings.augment.image, settings.augment.strength);
+  return (x, shape, random) => augmentBatch(x, shape, augment, random, normalization);
 }

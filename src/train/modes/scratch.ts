@@ -1,11 +1,16 @@
 import { Model } from '../../engine/model.js';
 import { vggSpec } from '../../engine/spec/families/vgg.js';
-import { augmentBatch, scaledImageAugment } from '../../features/image/augment.js';
 import { imagePreprocessingSchema } from '../../features/image/image-preprocessing.js';
 import type { BlobStore } from '../../store/blob-store.js';
 import type { TrainSettings } from '../config/mode-defaults.js';
 import type { TrainingItems } from '../data/training-items.js';
-import { channelStats, loadTrainingImages, standardizeInPlace, typicalInput } from './image-sets.js';
+import {
+  channelStats,
+  imageAugmentation,
+  loadTrainingImages,
+  standardizeInPlace,
+  typicalInput,
+} from './image-sets.js';
 import type { TrainingPlan } from './training-plan.js';
 
 /** Filter counts and widths times the config's width multiplier (at least one unit each). */
@@ -52,12 +57,11 @@ export async function scratchPlan(
     globalPool: input.size > 32,
   });
   const model = await Model.create(spec, { seed: settings.seed });
-  const augment = scaledImageAugment(settings.augment.image, settings.augment.strength);
   return {
     model,
     classes: items.classes,
     ...sets,
-    augment: (x, shape, random) => augmentBatch(x, shape, augment, random, stats),
+    augment: imageAugmentation(settings, stats),
     phases: [{ name: 'train', epochs: settings.epochs, lr: settings.optimizer.lr }],
     inputs: { kind: 'image', preprocessing },
     dispose: async () => undefined,
