@@ -1,9 +1,11 @@
-import { appendFile, cp, mkdtemp, readdir } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { candidatesFromFolder } from '../../src/data/ingest/from-folder.js';
 import { ingest } from '../../src/data/ingest/ingest.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../../src/workspace/workspace.js';
+import { parse, stringify } from 'yaml';
+import { deepMerge } from '../../src/config/load-config.js';
 import { repoRoot } from './run-cli.js';
 
 /**
@@ -23,7 +25,15 @@ export async function trainingWorkspace(
     await Promise.all(files.map((f) => cp(path.join(source, c, f), path.join(data, c, f))));
   }
   await initWorkspace(dir, { name: 'train-test' });
-  if (o.yaml) await appendFile(path.join(dir, 'loupe.yaml'), `\n${o.yaml}\n`);
+  if (o.yaml) {
+    // Merged into the template's settings (which already has a train section, for one).
+    const file = path.join(dir, 'loupe.yaml');
+    const merged = deepMerge(
+      parse(await readFile(file, 'utf8')) as Record<string, unknown>,
+      parse(o.yaml) as Record<string, unknown>,
+    );
+    await writeFile(file, stringify(merged));
+  }
   const ws = await openWorkspace({ workspace: dir, env: {} });
   await ingest(ws, await candidatesFromFolder(data, ws.blobs), {
     dataset: 'fm',
