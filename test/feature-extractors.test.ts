@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { isLoupeError, type ErrorCode } from '../src/errors/loupe-error.js';
+import { loadBackbone } from '../src/engine/backbones/registry.js';
 import { downloadHubFiles } from '../src/engine/encoders/hub-download.js';
 import { openFeatureExtractor, type FeatureExtractor } from '../src/engine/encoders/feature-extractor.js';
 import { Model } from '../src/engine/model.js';
@@ -598,17 +599,30 @@ describe('local .onnx', { skip: skipNative }, () => {
 
 describe('built-in mobilenet_v2', { skip: skipNative }, () => {
   const cacheDir = backboneCacheDir;
+  /** What the extractor returned when it ran on libtorch: its features must not be mixed with these. */
+  const LIBTORCH_IDS = [
+    'builtin:mobilenet_v2@238bcdd9e5c648a7#final~948f6de6673b',
+    'builtin:mobilenet_v2@238bcdd9e5c648a7#mid~5976e8fd5933',
+  ];
+  const open = (tap?: string) => openFeatureExtractor('mobilenet_v2', { cacheDir: cacheDir(), tap });
+  const entryDir = async () => (await loadBackbone('mobilenet_v2', { cacheDir: cacheDir() })).cache.dir;
+  /** Pixels in [0, 1], as the preprocessing gives them. */
+  const images = (n: number) => {
+    const r = seededRandom(5);
+    return Float32Array.from({ length: n * 3 * 224 * 224 }, () => r());
+  };
 
-  test('taps final and mid, with stable and distinct ids', async () => {
-    const final = await openFeatureExtractor('mobilenet_v2', { cacheDir: cacheDir() });
-    const mid = await openFeatureExtractor('mobilenet_v2', { cacheDir: cacheDir(), tap: 'mid' });
-    const again = await openFeatureExtractor('mobilenet_v2', { cacheDir: cacheDir(), tap: 'final' });
+  test('taps final and mid, with stable and distinct ids, not those of the libtorch engine', async () => {
+    const final = await open();
+    const mid = await open('mid');
+    const again = await open('final');
     try {
       assert.equal(final.dim, 1280);
       assert.equal(mid.dim, 96);
       assert.equal(again.id, final.id);
       assert.notEqual(mid.id, final.id);
       assert.match(final.id, /^builtin:mobilenet_v2@[0-9a-f]{16}#final~[0-9a-f]{12}$/);
+      for (const id of [final.id, mid.id]) assert.ok(!LIBTORCH_IDS.includes(id), id);
       assert.match(mid.description, /^mobilenet_v2 tap mid .*nsfwjs@4\.4\.0/);
       assert.equal(final.preprocessing.width, 224);
       const x = Float32Array.from({ length: 2 * 3 * 224 * 224 }, (_, i) => ((i * 31) % 255) / 255);
@@ -616,13 +630,71 @@ describe('built-in mobilenet_v2', { skip: skipNative }, () => {
       assert.equal(f.length, 2 * 1280);
       assert.equal(m.length, 2 * 96);
       assert.ok(f.every(Number.isFinite) && m.every(Number.isFinite));
-      await rejectsWith(
-        openFeatureExtractor('mobilenet_v2', { cacheDir: cacheDir(), tap: 'deep' }),
-        'INVALID_ARGUMENT',
-        /no tap "deep"; its taps: final .*; mid/,
-      );
+      await rejectsWith(open('deep'), 'INVALID_ARGUMENT', /no tap "deep"; its taps: final .*; mid/);
     } finally {
       await Promise.all([final, mid, again].map((e) => e.dispose()));
+    }
+  });
+
+  test('features match libtorch running the same weights at the same tap', async () => {
+    const backbone = await loadBackbone('mobilenet_v2', { cacheDir: cacheDir() });
+    const reference = await Model.create(backbone.spec);
+    try {
+      await reference.setWeights(backbone.weights);
+      const x = images(8);
+      for (const tap of ['final', 'mid']) {
+        const ex = await open(tap);
+        try {
+          const got = await ex.embed(x, 8);
+          const want = await reference.forward(x, 8, { tap, pool: backbone.taps[tap]!.pool });
+          const d = maxAbsDiff(got, want.data);
+          assert.ok(d < TOLERANCE, `${tap}: max |diff| ${d}`);
+        } finally {
+          await ex.dispose();
+        }
+      }
+    } finally {
+      await reference.dispose();
+    }
+  });
+
+  test('the exported graph is cached per tap and reused; a damaged one is exported again', async () => {
+    const x = images(3);
+    await (await open('final')).dispose();
+    const first = await open('mid');
+    const want = await first.embed(x, 3);
+    await first.dispose();
+    const file = path.join(await entryDir(), 'mid.onnx');
+    const bytes = await readFile(file);
+    assert.ok(existsSync(path.join(await entryDir(), 'final.onnx')), 'the other tap has its own file');
+
+    const before = await stat(file);
+    const reopened = await open('mid');
+    await reopened.dispose();
+    const after = await stat(file);
+    assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'not exported again');
+
+    const damages: [string, (b: Buffer) => Buffer][] = [
+      ['truncated', (b) => b.subarray(0, b.length >> 1)],
+      [
+        // Same size and most likely still a loadable model: only the recorded SHA-256 tells.
+        'a flipped byte',
+        (b) => {
+          const bad = Buffer.from(b);
+          bad[bad.length >> 1]! ^= 0xff;
+          return bad;
+        },
+      ],
+    ];
+    for (const [what, damage] of damages) {
+      await writeFile(file, damage(bytes));
+      const ex = await open('mid');
+      try {
+        assert.equal(sha256(await readFile(file)), sha256(bytes), `${what}: the file is exported again`);
+        assert.equal(maxAbsDiff(await ex.embed(x, 3), want), 0, what);
+      } finally {
+        await ex.dispose();
+      }
     }
   });
 

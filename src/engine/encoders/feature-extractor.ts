@@ -38,7 +38,7 @@ export interface OpenFeatureExtractorOptions {
 
 /**
  * Opens a frozen encoder from one of three sources:
- * - a built-in backbone by name (`mobilenet_v2`), on the libtorch engine, read at a tap;
+ * - a built-in backbone by name (`mobilenet_v2`), exported to ONNX up to a tap and run on ONNX Runtime;
  * - a local `.onnx` image encoder, with the preprocessor_config.json beside it when there is one;
  * - `hf:owner/name[@revision][:path/in/repo.onnx]`, an encoder on the Hugging Face hub
  *   (default file onnx/model.onnx), downloaded once into `<cacheDir>/hub/`.

@@ -1,4 +1,5 @@
 import { LoupeError } from '../../errors/loupe-error.js';
+import type { ImagePreprocessing } from '../../features/image/image-preprocessing.js';
 import { OnnxSession } from '../onnx/onnx-session.js';
 import { numel, type Tensor } from '../tensor.js';
 import { embedInChunks } from './embed-in-chunks.js';
@@ -24,7 +25,7 @@ export interface OnnxEncoderSource {
   tap?: string;
 }
 
-type Pooling = 'none' | 'tokens' | 'spatial';
+export type Pooling = 'none' | 'tokens' | 'spatial';
 const POOLING_BY_RANK: Record<number, Pooling> = { 2: 'none', 3: 'tokens', 4: 'spatial' };
 const POOLING_NOTE: Record<Pooling, string> = {
   none: '',
@@ -35,7 +36,7 @@ const POOLING_NOTE: Record<Pooling, string> = {
 /** An image encoder in an ONNX file, its features read from one output and pooled to a vector. */
 export async function openOnnxExtractor(source: OnnxEncoderSource): Promise<FeatureExtractor> {
   const weightsSha256 = await fileSha256(source.modelFile);
-  const session = await OnnxSession.open(source.modelFile);
+  const session = await OnnxSession.open(source.modelFile, { threads: onnxThreads() });
   try {
     const input = inputLayout(session);
     const { preprocessing, source: pixels } = await encoderPreprocessing(source.preprocessorConfig, input);
@@ -44,7 +45,7 @@ export async function openOnnxExtractor(source: OnnxEncoderSource): Promise<Feat
     // Output shapes are only known for sure by running: graphs often leave them symbolic.
     const probe = await session.run(new Float32Array(batch * numel(sample)), batch, { sampleShape: sample });
     const output = chooseOutput(session, probe, batch, source.tap);
-    return {
+    return sessionExtractor(session, {
       id: extractorId({
         kind: source.kind,
         name: source.name,
@@ -53,29 +54,68 @@ export async function openOnnxExtractor(source: OnnxEncoderSource): Promise<Feat
         settings: { preprocessing, pooling: output.pooling },
       }),
       description: `${source.label} output ${output.name}${POOLING_NOTE[output.pooling]}; pixels: ${pixels}`,
-      dim: output.dim,
       preprocessing,
-      embed: (x, n) =>
-        embedInChunks(
-          x,
-          n,
-          {
-            sampleSize: numel(sample),
-            dim: output.dim,
-            chunk: input.batch ?? CHUNK,
-            fixedBatch: input.batch !== undefined,
-          },
-          async (chunk, size) => {
-            const out = await session.run(chunk, size, { outputs: [output.name], sampleShape: sample });
-            return pool(out.get(output.name)!, output.pooling);
-          },
-        ),
-      dispose: () => session.dispose(),
-    };
+      sample,
+      output,
+      chunk: input.batch ?? CHUNK,
+      fixedBatch: input.batch !== undefined,
+    });
   } catch (e) {
     await session.dispose();
     throw e;
   }
+}
+
+/**
+ * Intra-op threads for ONNX Runtime: LOUPE_THREADS when set, as for libtorch, since tuning splits
+ * the cores between trial processes through it; otherwise ONNX Runtime's default.
+ */
+export function onnxThreads(): number | undefined {
+  const threads = Number(process.env.LOUPE_THREADS);
+  return Number.isInteger(threads) && threads > 0 ? threads : undefined;
+}
+
+/** Where an extractor reads its features and how it averages them to a vector. */
+export interface OnnxFeatureOutput {
+  name: string;
+  pooling: Pooling;
+  /** Features per image once pooled. */
+  dim: number;
+}
+
+export interface SessionExtractorOptions {
+  id: string;
+  description: string;
+  preprocessing: ImagePreprocessing;
+  /** One image as the session takes it: [channels, height, width]. */
+  sample: number[];
+  output: OnnxFeatureOutput;
+  /** Images per ONNX Runtime call. */
+  chunk: number;
+  /** The graph's batch is fixed at `chunk`, so every call gets exactly that many images. */
+  fixedBatch?: boolean;
+}
+
+/** An extractor over an open session, which it owns: dispose releases the session. */
+export function sessionExtractor(session: OnnxSession, o: SessionExtractorOptions): FeatureExtractor {
+  const { output, sample } = o;
+  return {
+    id: o.id,
+    description: o.description,
+    dim: output.dim,
+    preprocessing: o.preprocessing,
+    embed: (x, n) =>
+      embedInChunks(
+        x,
+        n,
+        { sampleSize: numel(sample), dim: output.dim, chunk: o.chunk, fixedBatch: o.fixedBatch },
+        async (chunk, size) => {
+          const out = await session.run(chunk, size, { outputs: [output.name], sampleShape: sample });
+          return pool(out.get(output.name)!, output.pooling);
+        },
+      ),
+    dispose: () => session.dispose(),
+  };
 }
 
 /** The input as [batch, channels, height, width]; sizes left symbolic are undefined. */
@@ -101,7 +141,7 @@ function chooseOutput(
   probe: Map<string, Tensor>,
   batch: number,
   tap: string | undefined,
-): { name: string; pooling: Pooling; dim: number } {
+): OnnxFeatureOutput {
   const shapes = session.outputNames.map((name) => ({ name, shape: probe.get(name)!.shape }));
   const listing = shapes.map((o) => `${o.name} [${o.shape.join(', ')}]`).join(', ');
   const chosen = tap
