@@ -3,13 +3,13 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { subset, type ImageSet } from '../src/data/image-set.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from '../src/data/datasets/fashion-mnist.js';
-import { readIdxPair } from '../src/data/sources/idx.js';
 import { Model } from '../src/engine/model.js';
 import { exportOnnx, ONNX_LOGITS } from '../src/engine/onnx/export-onnx.js';
 import { OnnxSession } from '../src/engine/onnx/onnx-session.js';
 import { smallCnnSpec } from '../src/engine/spec/families/vgg.js';
 import { evaluate, fit, type LogitsFn } from '../src/train/fit.js';
 import { addPythonVersions, type MachineInfo } from './lib/machine.js';
+import { loadFashionMnistSplit } from './lib/fashion-mnist-split.js';
 import { runPythonBaseline } from './lib/python-baseline.js';
 import type { BenchResult, Side } from './lib/report.js';
 import { median, secondsSince } from './lib/stats.js';
@@ -17,7 +17,6 @@ import { median, secondsSince } from './lib/stats.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASELINE = path.join(here, 'baselines/pytorch_fashion_mnist.py');
 const SIDE = 28;
-const PIXELS = SIDE * SIDE;
 
 export interface BenchOptions {
   quick: boolean;
@@ -26,24 +25,6 @@ export interface BenchOptions {
   machine: MachineInfo;
   /** Draw progress bars (only on a terminal; they would clutter logs and test output). */
   progress: boolean;
-}
-
-/** A split as float32 in [0, 1], as ToTensor gives. */
-async function loadSplit(prefix: 'train' | 't10k', limit: number): Promise<ImageSet> {
-  const raw = await readIdxPair(
-    path.join(FASHION_MNIST_DIR, `${prefix}-images-idx3-ubyte.gz`),
-    path.join(FASHION_MNIST_DIR, `${prefix}-labels-idx1-ubyte.gz`),
-  );
-  const count = limit > 0 ? Math.min(limit, raw.count) : raw.count;
-  const x = new Float32Array(count * PIXELS);
-  for (let i = 0; i < x.length; i++) x[i] = raw.pixels[i]! / 255;
-  return {
-    shape: [1, SIDE, SIDE],
-    count,
-    x,
-    labels: Int32Array.from(raw.labels.subarray(0, count)),
-    classes: [...FASHION_MNIST_CLASSES],
-  };
 }
 
 /** One warm-up pass, then `repeats` timed passes through the same evaluate() users get; the median pass gives the rate. */
@@ -89,8 +70,8 @@ export async function benchFashionMnist(o: BenchOptions): Promise<BenchResult> {
 
   const loadStart = performance.now();
   const [train, test] = await Promise.all([
-    loadSplit('train', cfg.trainImages),
-    loadSplit('t10k', cfg.testImages),
+    loadFashionMnistSplit('train', cfg.trainImages),
+    loadFashionMnistSplit('t10k', cfg.testImages),
   ]);
   const loadS = secondsSince(loadStart);
   const spec = smallCnnSpec({ channels: 1, height: SIDE, width: SIDE }, [...FASHION_MNIST_CLASSES].length);

@@ -18,9 +18,12 @@ import { LoupeError, isLoupeError } from '../src/errors/loupe-error.js';
 import { benchDownload } from './download.js';
 import { benchIngest } from './ingest.js';
 import { benchFashionMnist } from './fashion-mnist.js';
+import { benchFashionMnistScratch } from './fashion-mnist-scratch.js';
 import { machineInfo } from './lib/machine.js';
 import { renderReport, type BenchResult } from './lib/report.js';
 import { benchMobileNetV2 } from './mobilenet-v2.js';
+import { benchProbeTune } from './probe-tune.js';
+import { benchProbeVsScratch } from './probe-vs-scratch.js';
 
 // Both sides run with the same BLAS setting, set before the addon loads and inherited by the
 // Python baselines: unset, OpenBLAS threads fight libtorch's (see DESIGN.md).
@@ -28,7 +31,10 @@ process.env.OPENBLAS_NUM_THREADS ??= '1';
 
 const BENCHES = {
   'fashion-mnist': benchFashionMnist,
+  'fashion-mnist-scratch': benchFashionMnistScratch,
   'mobilenet-v2': benchMobileNetV2,
+  'probe-tune': benchProbeTune,
+  'probe-vs-scratch': benchProbeVsScratch,
   download: benchDownload,
   ingest: benchIngest,
 } as const;
@@ -73,7 +79,7 @@ async function main(): Promise<number> {
   for (const name of names) {
     console.error(`bench ${name}${values.quick ? ' (quick)' : ''} …`);
     try {
-      const result = await BENCHES[name]({ quick: values.quick, threads, seed, machine, progress });
+      const result = await BENCHES[name]({ quick: values.quick, threads, seed, machine, progress, outDir });
       await writeFile(path.join(outDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
       console.error(`bench ${name} done in ${result.durationS.toFixed(1)} s`);
     } catch (e) {
