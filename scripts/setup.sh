@@ -10,6 +10,8 @@ APT_PACKAGES=(
   libopenblas0-pthread  # a fast BLAS for libtorch's dense layers (the reference BLAS is ~5x slower)
   g++ make python3      # node-gyp builds the addon with these
   python3-torch python3-torchvision python3-numpy python3-pil  # baselines in bench/ and cross-checks
+  python3-sklearn       # the evaluation metrics are checked against scikit-learn
+  chromium              # exported models are proven in a real browser (onnxruntime-web)
   dataset-fashion-mnist # benchmark data (70k labelled images)
   darknet               # real photos used by the backbone parity tests
   sox                   # synthesises the audio sample and test recordings

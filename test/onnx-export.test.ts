@@ -21,6 +21,7 @@ import type { ResolvedLayer, ResolvedSpec } from '../src/engine/spec/resolved.js
 import type { LayerSpecInput, ModelSpecInput } from '../src/engine/spec/schema.js';
 import { smallCnnSpec, vggSpec } from '../src/engine/spec/families/vgg.js';
 import { numel, type Tensor, type TensorMap } from '../src/engine/tensor.js';
+import { seededWeights } from './helpers/seeded-weights.js';
 
 /**
  * Three implementations of every layer are compared on the same weights and inputs: ONNX Runtime
@@ -48,25 +49,6 @@ after(async () => {
 const diffs: string[] = [];
 
 // --- deterministic data --------------------------------------------------------------------
-
-/** Weights scaled by fan-in so activations stay O(1), and batchnorm statistics far from 0 and 1. */
-function randomWeights(spec: ResolvedSpec, seed: number): TensorMap {
-  const r = seededRandom(seed);
-  const u = (lo: number, hi: number) => lo + (hi - lo) * r();
-  const map: TensorMap = new Map();
-  for (const [name, shape] of Object.entries(spec.tensors)) {
-    const fanIn = shape.length > 1 ? numel(shape.slice(1)) : 1;
-    const gen = (): number => {
-      if (name.endsWith('.running_var')) return u(0.4, 2.5);
-      if (name.endsWith('.running_mean')) return u(-0.5, 0.5);
-      if (shape.length === 1 && name.endsWith('.weight')) return u(0.5, 1.5);
-      if (shape.length === 1) return u(-0.3, 0.3);
-      return u(-1, 1) * Math.sqrt(3 / fanIn);
-    };
-    map.set(name, { shape, data: Float32Array.from({ length: numel(shape) }, gen) });
-  }
-  return map;
-}
 
 function randomInput(spec: ResolvedSpec, batch: number, seed: number, scale = 1): Float32Array {
   const r = seededRandom(seed);
@@ -313,7 +295,7 @@ const single = (input: [number, number, number], ...layers: LayerSpecInput[]): M
 async function compare(c: Case): Promise<void> {
   const spec = resolveSpec(c.spec);
   const batch = c.batch ?? 2;
-  const weights = randomWeights(spec, 7);
+  const weights = seededWeights(spec, 7);
   const x = randomInput(spec, batch, 11, c.scale);
   const taps = Object.keys(spec.taps);
   const pooled = taps.filter((t) => spec.taps[t]!.length === 3);
@@ -570,7 +552,7 @@ describe('exported models', () => {
       batchnorm: true,
     }),
   );
-  const weights = randomWeights(spec, 3);
+  const weights = seededWeights(spec, 3);
 
   test('take any batch size and keep samples independent', async () => {
     const session = await OnnxSession.open(exportOnnx(spec, weights), { threads: 1 });
@@ -628,7 +610,7 @@ describe('exported models', () => {
       try {
         // Default initialisation leaves running statistics at 0 and 1; give them real values.
         const trained = await model.getWeights();
-        for (const [name, t] of randomWeights(s, 4)) if (name.includes('running_')) trained.set(name, t);
+        for (const [name, t] of seededWeights(s, 4)) if (name.includes('running_')) trained.set(name, t);
         await model.setWeights(trained);
         const weightsOut = await model.getWeights();
         const x = await photo(48);
@@ -648,7 +630,7 @@ describe('exported models', () => {
 
   test('match the reference on a real photo', async () => {
     const s = resolveSpec(mobileNetLike('keras', [3, 48, 48]));
-    const w = randomWeights(s, 9);
+    const w = seededWeights(s, 9);
     const x = await photo(48);
     const session = await OnnxSession.open(exportOnnx(s, w), { threads: 1 });
     const d = maxAbsDiff((await session.run(x, 1)).get('logits')!, reference(s, w, x, 1).get('logits')!);
@@ -677,7 +659,7 @@ describe('errors', () => {
   const spec = resolveSpec(
     vggSpec({ input: { channels: 1, height: 8, width: 8 }, numClasses: 2, filters: [2], batchnorm: true }),
   );
-  const weights = () => randomWeights(spec, 1);
+  const weights = () => seededWeights(spec, 1);
   const fails = (code: ErrorCode, pattern: RegExp) => (e: unknown) =>
     isLoupeError(e, code) && pattern.test(e.message);
 
@@ -725,7 +707,7 @@ describe('errors', () => {
     );
     const conv = resolveSpec(single([1, 4, 4], { type: 'conv2d', out: 2, kernel: 1 }));
     assert.throws(
-      () => exportOnnx(conv, randomWeights(conv, 1), { probs: true }),
+      () => exportOnnx(conv, seededWeights(conv, 1), { probs: true }),
       fails('INVALID_ARGUMENT', /probs need a vector/),
     );
   });

@@ -3,8 +3,12 @@ import { isLoupeError } from '../errors/loupe-error.js';
 import { registerData } from './commands/data.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEngine } from './commands/engine.js';
+import { registerEval } from './commands/eval.js';
+import { registerExport } from './commands/export.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerInit } from './commands/init.js';
+import { registerModels } from './commands/models.js';
+import { registerPromote } from './commands/promote.js';
 import { registerRuns } from './commands/runs.js';
 import { registerTrain } from './commands/train.js';
 import { registerTune } from './commands/tune.js';
@@ -26,6 +30,10 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerTune(program);
   registerRuns(program);
+  registerEval(program);
+  registerModels(program);
+  registerPromote(program);
+  registerExport(program);
   return program;
 }
 

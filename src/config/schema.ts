@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { validationPolicySchema } from '../data/validate/validation-policy.js';
 import { trainConfigSchema } from '../train/config/train-config.js';
 import { tuneConfigSchema } from '../train/tune/tune-config.js';
+import { gateConfigSchema } from '../registry/gate/gate-policy.js';
 
 /**
  * loupe.yaml: what a workspace is and how its commands behave. Every section has defaults, so
@@ -54,6 +55,7 @@ const baseShape = {
   data: dataSchema.default(dataSchema.parse({})),
   train: trainConfigSchema.default(trainConfigSchema.parse({})),
   tune: tuneConfigSchema.default(tuneConfigSchema.parse({})),
+  gate: gateConfigSchema.default(gateConfigSchema.parse({})),
 };
 
 export const configSchema = z.strictObject({

@@ -17,6 +17,10 @@ export const ERROR_CODES = {
   CORRUPT_FILE: { status: 422, exit: 2 },
   VALIDATION_FAILED: { status: 422, exit: 2 },
   NOT_FOUND: { status: 404, exit: 2 },
+  /** Someone else changed the thing first (an alias moved under a promotion); retrying is safe. */
+  CONFLICT: { status: 409, exit: 2 },
+  /** A model version failed its gate policy: a verdict, not a malfunction. */
+  GATE_FAILED: { status: 422, exit: 5 },
   MISSING_DEPENDENCY: { status: 500, exit: 4 },
   DISK_FULL: { status: 507, exit: 3 },
   NETWORK: { status: 502, exit: 3 },

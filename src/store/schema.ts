@@ -126,6 +126,62 @@ export interface EmbeddingsTable {
   data: Uint8Array;
 }
 
+export interface RegisteredModelsTable {
+  name: string;
+  created_at: string;
+  description: Generated<string>;
+}
+
+export type ModelSource = 'run' | 'onnx';
+
+/** An immutable model version: its files live in the blob store, named by their SHA-256. */
+export interface ModelVersionsTable {
+  model: string;
+  /** 1, 2, 3… per model. */
+  version: number;
+  created_at: string;
+  created_by: string;
+  source: ModelSource;
+  run_id: string | null;
+  dataset_version: string | null;
+  /** JSON: file name → { sha256, bytes }. */
+  files: string;
+  /** JSON: class names in output order. */
+  classes: string;
+  /** JSON: how inputs become the model's tensor (image preprocessing or the audio front end). */
+  inputs: string;
+  temperature: number;
+  /** JSON: the headline figures of the version's evaluation. */
+  metrics: string;
+  /** JSON: run, dataset version, backbone, git commit, where an imported file came from. */
+  lineage: string;
+}
+
+export interface ModelAliasesTable {
+  model: string;
+  alias: string;
+  version: number;
+  updated_at: string;
+}
+
+export type RegistryAction = 'register' | 'promote' | 'rollback';
+
+/** Every registration and alias move: who, when, why, and what the gate said. */
+export interface RegistryAuditTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  action: RegistryAction;
+  model: string;
+  alias: string | null;
+  from_version: number | null;
+  to_version: number | null;
+  reason: Generated<string>;
+  forced: Generated<number>;
+  /** JSON: the gate result the move was made under, when one ran. */
+  gate: string | null;
+}
+
 export interface DatabaseSchema {
   downloads: DownloadsTable;
   dataset_versions: DatasetVersionsTable;
@@ -134,4 +190,8 @@ export interface DatabaseSchema {
   run_metrics: RunMetricsTable;
   run_artifacts: RunArtifactsTable;
   embeddings: EmbeddingsTable;
+  registered_models: RegisteredModelsTable;
+  model_versions: ModelVersionsTable;
+  model_aliases: ModelAliasesTable;
+  registry_audit: RegistryAuditTable;
 }

@@ -5,6 +5,7 @@ import { foldsOf } from './data/training-items.js';
 import { startRun } from '../track/run-store.js';
 import type { Workspace } from '../workspace/workspace.js';
 import type { TrainConfig } from './config/train-config.js';
+import { mergeOutOfFold, readOutOfFold, writeOutOfFold } from './out-of-fold.js';
 import { trainingVersion, trainModel, type TrainEvent, type TrainOutcome } from './train-run.js';
 
 /** `kfold:5` or `group` (leave one group out), as given to --cv. */
@@ -75,6 +76,8 @@ export async function crossValidate(
       mean[key] = m;
       std[key] = Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / Math.max(1, values.length - 1));
     }
+    const parts = await Promise.all(outcomes.map((f) => readOutOfFold(ws.db, ws.root, f.runId)));
+    if (parts.every((p) => p !== undefined)) await writeOutOfFold(parent, mergeOutOfFold(parts));
     await parent.finish({
       folds: outcomes.length,
       ...Object.fromEntries(

@@ -26,6 +26,8 @@ import { evaluate, fit, type EpochResult, type FitProgress } from './fit.js';
 import { buildPlan } from './modes/build-plan.js';
 import { inverseFrequencyWeights, type TrainingPlan } from './modes/training-plan.js';
 import { writeCurves } from './training-curves.js';
+import { heldOutProbabilities, writeOutOfFold } from './out-of-fold.js';
+import type { ManifestItem } from '../data/versions/manifest.js';
 
 export type TrainEvent =
   | {
@@ -196,7 +198,7 @@ async function execute(
       ...(found ? { resumedAt: state.epoch } : {}),
     });
     await trainPhases(run, plan, settings, state, o);
-    return await finishRun(run, plan, settings, state, 'finished');
+    return await finishRun(run, plan, settings, state, 'finished', o.cv ? items.val : undefined);
   } catch (e) {
     if (e instanceof Pruned && plan && state) return await finishRun(run, plan, settings, state, 'pruned');
     await run.fail(e);
@@ -329,6 +331,8 @@ async function finishRun(
   settings: TrainSettings,
   state: TrainerState,
   status: 'finished' | 'pruned',
+  /** A cross-validation fold's held-out items, whose probabilities the fold records. */
+  heldOut?: readonly ManifestItem[],
 ): Promise<TrainOutcome> {
   const { model } = plan;
   const bestFile = path.join(run.dir, 'best.safetensors');
@@ -345,6 +349,10 @@ async function finishRun(
     const e = await evaluate(model, plan.test);
     const m = classificationMetrics(e.predictions, plan.test.labels, plan.classes.length);
     Object.assign(summary, { 'test.accuracy': m.accuracy, 'test.macro_f1': m.macroF1, 'test.loss': e.loss });
+  }
+  if (heldOut?.length && plan.val) {
+    const probs = await heldOutProbabilities(model, plan.val);
+    await writeOutOfFold(run, { classes: plan.classes, ids: heldOut.map((i) => i.id), probs: [...probs] });
   }
   const metadata = {
     classes: plan.classes,

@@ -64,6 +64,15 @@ tune:                 # loupe tune
   #   probe.head.hidden: { choices: [0, 256, 1024] }
   #   probe.head.dropout: { low: 0, high: 0.5 }
 
+gate:                 # loupe gate / loupe promote: what a version must show to become champion
+  whenNoChampion: pass  # champion rules for the first version: pass (reported as skipped) or fail
+  rules:
+    - { metric: macro_f1, min: 0.5 }           # any metric of metrics.json: min and/or max
+    - { perClass: recall, min: 0.1 }           # every class (or classes: [...]) at least this
+    - { metric: ece, max: 0.15 }               # calibration, after temperature scaling
+    - { metric: latency_p95_ms, max: 250 }     # batch-1 decode+preprocess+infer on this machine
+    - { champion: macro_f1, notWorseBy: 0.01 } # or betterBy: 0.005; add test: mcnemar|bootstrap, alpha: 0.05
+
 profiles:
   local: {}
   ci:                 # small and quick: loupe --profile ci train

@@ -3,15 +3,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { candidatesFromFolder } from '../../data/ingest/from-folder.js';
 import { ingest } from '../../data/ingest/ingest.js';
-import { readVersionItems, resolveVersion } from '../../data/versions/version-store.js';
-import { OnnxSession } from '../../engine/onnx/onnx-session.js';
-import { LoupeError } from '../../errors/loupe-error.js';
-import type { ImagePreprocessing } from '../../features/image/image-preprocessing.js';
 import { trainConfigSchema } from '../../train/config/train-config.js';
-import { trainingItems } from '../../train/data/training-items.js';
-import { evaluate } from '../../train/fit.js';
-import { loadTrainingImages } from '../../train/modes/image-sets.js';
 import { trainModel, type TrainOutcome } from '../../train/train-run.js';
+import { runGate } from '../../registry/gate/run-gate.js';
+import { readModelFile } from '../../registry/model-files.js';
+import { promote } from '../../registry/promote.js';
+import { registerRun } from '../../registry/register-model.js';
+import { writeFileAtomic } from '../../store/atomic-write.js';
 import { initWorkspace, openWorkspace } from '../../workspace/workspace.js';
 import { interruptible } from '../interrupt.js';
 import { pct, trainReporter } from '../train-reporter.js';
@@ -41,7 +39,8 @@ export interface DemoResult {
 /**
  * The loop as far as it exists: a workspace, the bundled sample ingested into a validated
  * version, a tracked from-scratch training run on its splits (checkpoints, metrics, artifacts),
- * and the exported ONNX model checked against libtorch on the test split.
+ * registered as a calibrated ONNX model, evaluated with ONNX Runtime (agreeing with libtorch),
+ * judged by the workspace's gate, promoted to champion when it passes, and exported.
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? console.log;
@@ -83,31 +82,51 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const testAccuracy = run.summary['test.accuracy'] ?? Number.NaN;
     log(`test     accuracy ${pct(testAccuracy)} on the held-out test split (libtorch)`);
 
-    // From here on inference is ONNX Runtime's: the run's exported model must agree with it.
-    const runDir = path.join(ws.stateDir, 'runs', run.runId);
-    const onnxFile = path.join(runDir, 'model.onnx');
-    const session = await OnnxSession.open(onnxFile);
-    try {
-      const inputs = JSON.parse(session.metadata.inputs ?? '{}') as { preprocessing?: ImagePreprocessing };
-      if (!inputs.preprocessing)
-        throw new LoupeError('CORRUPT_FILE', `${onnxFile} does not record its preprocessing`);
-      const items = trainingItems(await readVersionItems(ws, await resolveVersion(ws.db, report.version)));
-      const { test } = await loadTrainingImages(items, ws.blobs, inputs.preprocessing);
-      if (!test) throw new LoupeError('NOT_FOUND', `${o.data} has no test images`);
-      const ort = await evaluate(
-        async (x, n) => (await session.run(x, n, { outputs: ['logits'] })).get('logits')!.data,
-        test,
+    log(
+      `run      ${run.runId}: loupe runs show ${run.runId} (weights, ONNX, curves.png, metadata.json in ${path.relative(process.cwd(), path.join(ws.stateDir, 'runs', run.runId))})`,
+    );
+
+    // From here on inference is ONNX Runtime's, on the one packaged file that will be served.
+    const registered = await registerRun(ws, run.runId, {
+      reason: 'loupe demo',
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const evaluation = registered.evaluation!.report;
+    const m = evaluation.metrics;
+    const onnxTestAccuracy = m.accuracy;
+    log(
+      `model    ${registered.version.ref} registered: one ONNX file (calibrated probs + embedding), temperature ${registered.version.temperature.toFixed(2)}`,
+    );
+    log(
+      `onnx     accuracy ${pct(onnxTestAccuracy)} with ONNX Runtime, macro-F1 ${pct(m.macro.f1)}, ECE ${m.ece.toFixed(3)}, p95 latency ${evaluation.latency!.p95.toFixed(1)} ms`,
+    );
+    log(`report   ${path.relative(process.cwd(), path.join(registered.reportDir!, 'report.html'))}`);
+    const gate = await runGate(ws, registered.version, ws.config.gate);
+    const verdicts = gate.rules.map(
+      (r) => `${r.verdict === 'pass' ? '✓' : r.verdict === 'skipped' ? '–' : '✗'} ${r.rule}`,
+    );
+    log(
+      `gate     ${gate.passed ? 'passed' : 'FAILED'}${gate.champion ? ` against ${gate.champion}` : ''}: ${verdicts.join('; ')}`,
+    );
+    if (gate.passed) {
+      const promoted = await promote(
+        ws,
+        { model: registered.version.model, version: registered.version.version },
+        {
+          reason: 'loupe demo: passed its gate',
+          policy: ws.config.gate,
+        },
       );
       log(
-        `onnx     accuracy ${pct(ort.accuracy)} with ONNX Runtime, ${Math.round(ort.imagesPerSecond).toLocaleString('en')} img/s`,
+        `promote  ${promoted.version.model}:champion → ${promoted.version.ref}${promoted.from !== null ? ` (was @${promoted.from})` : ''}`,
       );
-      log(
-        `run      ${run.runId}: loupe runs show ${run.runId} (weights, ONNX, curves.png, metadata.json in ${path.relative(process.cwd(), runDir)})`,
-      );
-      return { run, testAccuracy, onnxTestAccuracy: ort.accuracy, onnxFile };
-    } finally {
-      session.dispose();
-    }
+    } else log(`promote  skipped: the champion stays (see loupe gate ${registered.version.ref})`);
+    const onnxFile = path.join(ws.root, `${registered.version.model}.onnx`);
+    await writeFileAtomic(onnxFile, await readModelFile(ws.blobs, registered.version));
+    log(
+      `export   ${path.relative(process.cwd(), onnxFile)}: runs in onnxruntime-node, onnxruntime-web or Python`,
+    );
+    return { run, testAccuracy, onnxTestAccuracy, onnxFile };
   } finally {
     await ws.close();
   }
@@ -117,7 +136,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'ingest the bundled Fashion-MNIST sample into a workspace, train a tracked CNN run on it, check its ONNX export',
+      'ingest the bundled Fashion-MNIST sample, train a tracked CNN, register, evaluate, gate, promote and export it',
     )
     .option(
       '--data <dir>',

@@ -66,6 +66,7 @@ export async function openBackboneExtractor(
     // Pooling, when the tap wants it, is in the graph: the output is already one vector per image.
     output: { name: tapName, pooling: 'none', dim: tap.features },
     chunk: CHUNK,
+    modelBytes: async () => graph,
   });
 }
 

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { FeaturePooling } from '../onnx/compose-classifier.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { ImagePreprocessing } from '../../features/image/image-preprocessing.js';
 import { defaultCacheDir } from '../backbones/backbone-cache.js';
@@ -21,7 +22,15 @@ export interface FeatureExtractor {
   readonly preprocessing: ImagePreprocessing;
   /** n × dim features for n images laid out NCHW as preprocessed. */
   embed(x: Float32Array, n: number): Promise<Float32Array>;
+  /** The ONNX graph that computes the features, and how its output becomes the vector (for fused exports). */
+  graph(): Promise<EncoderGraph>;
   dispose(): Promise<void>;
+}
+
+export interface EncoderGraph {
+  bytes: Uint8Array;
+  output: string;
+  pooling: FeaturePooling;
 }
 
 export interface OpenFeatureExtractorOptions {

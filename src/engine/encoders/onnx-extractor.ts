@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import type { FeaturePooling } from '../onnx/compose-classifier.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { ImagePreprocessing } from '../../features/image/image-preprocessing.js';
 import { OnnxSession } from '../onnx/onnx-session.js';
@@ -25,9 +27,8 @@ export interface OnnxEncoderSource {
   tap?: string;
 }
 
-export type Pooling = 'none' | 'tokens' | 'spatial';
-const POOLING_BY_RANK: Record<number, Pooling> = { 2: 'none', 3: 'tokens', 4: 'spatial' };
-const POOLING_NOTE: Record<Pooling, string> = {
+const POOLING_BY_RANK: Record<number, FeaturePooling> = { 2: 'none', 3: 'tokens', 4: 'spatial' };
+const POOLING_NOTE: Record<FeaturePooling, string> = {
   none: '',
   tokens: ' (mean over tokens)',
   spatial: ' (mean over height×width)',
@@ -59,6 +60,7 @@ export async function openOnnxExtractor(source: OnnxEncoderSource): Promise<Feat
       output,
       chunk: input.batch ?? CHUNK,
       fixedBatch: input.batch !== undefined,
+      modelBytes: () => readFile(source.modelFile),
     });
   } catch (e) {
     await session.dispose();
@@ -78,7 +80,7 @@ export function onnxThreads(): number | undefined {
 /** Where an extractor reads its features and how it averages them to a vector. */
 export interface OnnxFeatureOutput {
   name: string;
-  pooling: Pooling;
+  pooling: FeaturePooling;
   /** Features per image once pooled. */
   dim: number;
 }
@@ -94,6 +96,8 @@ export interface SessionExtractorOptions {
   chunk: number;
   /** The graph's batch is fixed at `chunk`, so every call gets exactly that many images. */
   fixedBatch?: boolean;
+  /** The session's model, for fused exports. */
+  modelBytes: () => Promise<Uint8Array>;
 }
 
 /** An extractor over an open session, which it owns: dispose releases the session. */
@@ -114,6 +118,7 @@ export function sessionExtractor(session: OnnxSession, o: SessionExtractorOption
           return pool(out.get(output.name)!, output.pooling);
         },
       ),
+    graph: async () => ({ bytes: await o.modelBytes(), output: output.name, pooling: output.pooling }),
     dispose: () => session.dispose(),
   };
 }
@@ -171,7 +176,7 @@ function chooseOutput(
 }
 
 /** Averages token or spatial axes away, leaving [batch, features]. */
-function pool(t: Tensor, pooling: Pooling): Float32Array {
+function pool(t: Tensor, pooling: FeaturePooling): Float32Array {
   if (pooling === 'none') return t.data;
   const [n, a, b] = t.shape as [number, number, number];
   if (pooling === 'tokens') {

@@ -26,7 +26,7 @@ function attribute(name: string, value: AttributeValue): AttributeProto {
   return { name, type: T.INT, i: value };
 }
 
-function bytesOf(data: Float32Array | BigInt64Array): Uint8Array {
+export function bytesOf(data: Float32Array | BigInt64Array): Uint8Array {
   if (!LITTLE_ENDIAN) throw new LoupeError('INVALID_ARGUMENT', 'ONNX export needs a little-endian host');
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
@@ -128,7 +128,7 @@ export class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
+export function valueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
   return {
     name,
     type: {

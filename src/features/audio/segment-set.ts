@@ -147,19 +147,35 @@ export function spectrogramSet(
       );
     return i;
   });
-  if (!Number.isInteger(frames) || frames < 1)
-    throw new LoupeError('INVALID_ARGUMENT', `frames must be a positive integer, got ${frames}`);
-  const spectrogram = createLogMel(logMel);
   const { nMels } = logMelSchema.parse(logMel);
-  const size = nMels * frames;
-  const x = new Float32Array(waves.length * size);
-  waves.forEach((wave, i) => x.set(fitFrames(spectrogram(wave), frames).data, i * size));
+  const x = logMelImages(waves, logMel, frames);
   const stats = standardization ?? statistics(x);
-  for (let i = 0; i < x.length; i++) x[i] = (x[i]! - stats.mean) / stats.std;
+  standardize(x, stats);
   return {
     set: { shape: [1, nMels, frames], count: waves.length, x, labels: labelIndices, classes: [...classes] },
     standardization: stats,
   };
+}
+
+/** Clips as one batch of [nMels, frames] log-mel images, standardised when statistics are given. */
+export function logMelImages(
+  waves: readonly Float32Array[],
+  logMel: LogMelInput,
+  frames: number,
+  standardization?: Standardization,
+): Float32Array {
+  if (!Number.isInteger(frames) || frames < 1)
+    throw new LoupeError('INVALID_ARGUMENT', `frames must be a positive integer, got ${frames}`);
+  const spectrogram = createLogMel(logMel);
+  const size = logMelSchema.parse(logMel).nMels * frames;
+  const x = new Float32Array(waves.length * size);
+  waves.forEach((wave, i) => x.set(fitFrames(spectrogram(wave), frames).data, i * size));
+  if (standardization) standardize(x, standardization);
+  return x;
+}
+
+function standardize(x: Float32Array, { mean, std }: Standardization): void {
+  for (let i = 0; i < x.length; i++) x[i] = (x[i]! - mean) / std;
 }
 
 /** Mean and standard deviation of all values; a constant set gets std 1 rather than a division by 0. */
