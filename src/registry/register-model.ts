@@ -131,6 +131,8 @@ export async function registerRun(
     signal?: AbortSignal;
   } = {},
 ): Promise<Registered> {
+  // A bad name is refused before minutes of packaging and evaluation, not after.
+  if (o.name !== undefined) checkModelName(o.name);
   const pkg = await packageRun(ws, runRef, o);
   const data = await resolveVersion(ws.db, pkg.run.dataset_version);
   return register(ws, {

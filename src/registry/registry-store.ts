@@ -354,7 +354,8 @@ export async function rollbackAlias(
       .execute();
     const stack: number[] = [];
     for (const h of history) {
-      if (h.action === 'promote') stack.push(h.to_version!);
+      // Promoting the version the alias already holds changes nothing, so it is nothing to undo.
+      if (h.action === 'promote' && stack.at(-1) !== h.to_version) stack.push(h.to_version!);
       else if (h.action === 'rollback') stack.pop();
     }
     const current = stack.at(-1);
@@ -364,7 +365,7 @@ export async function rollbackAlias(
         'NOT_FOUND',
         current === undefined
           ? `${o.model} has no "${alias}" to roll back`
-          : `${o.model}:${alias} has no earlier version to roll back to (it has only ever been ${formatRef(o.model, current)})`,
+          : `${o.model}:${alias} has no earlier promotion to roll back to (it holds ${formatRef(o.model, current)})`,
       );
     await o.verify?.(previous, trx);
     await trx

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fsError } from '../../errors/fs-error.js';
 import { LoupeError } from '../../errors/loupe-error.js';
@@ -32,9 +33,12 @@ The file's outputs are logits, probs (calibrated) and embedding; its metadata_pr
         const version = await getVersion(ws.db, parseModelRef(text));
         const bytes = await readModelFile(ws.blobs, version, MODEL_FILE);
         const out = path.resolve(flags.out ?? `${version.model}-${version.version}.onnx`);
-        await writeFileAtomic(out, bytes).catch((e: unknown) => {
+        try {
+          await mkdir(path.dirname(out), { recursive: true });
+          await writeFileAtomic(out, bytes);
+        } catch (e) {
           throw fsError(e, out);
-        });
+        }
         console.log(
           `${version.ref} → ${out} (${(bytes.length / 1024 / 1024).toFixed(1)} MiB, sha256 ${version.files[MODEL_FILE]!.sha256})`,
         );

@@ -213,17 +213,19 @@ export async function runGate(
   const rules = policy.rules.map((rule): RuleResult => {
     if ('metric' in rule) return thresholdRule(rule, candidate.report);
     if ('perClass' in rule) return perClassRule(rule, candidate.report);
-    if (!champion) {
-      const why =
-        championVersion === version.version
-          ? `${version.ref} is the ${policy.against} itself`
-          : `no version is ${policy.against} yet`;
+    // A version is never judged against itself; it already holds the alias.
+    if (championVersion === version.version)
+      return {
+        rule: describeRule(rule),
+        verdict: 'skipped',
+        detail: `${version.ref} is the ${policy.against} itself`,
+      };
+    if (!champion)
       return {
         rule: describeRule(rule),
         verdict: policy.whenNoChampion === 'pass' ? 'skipped' : 'fail',
-        detail: `${why} (whenNoChampion: ${policy.whenNoChampion})`,
+        detail: `no version is ${policy.against} yet (whenNoChampion: ${policy.whenNoChampion})`,
       };
-    }
     return championRule(rule, candidate, champion, championRef!);
   });
   return {
