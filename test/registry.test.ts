@@ -246,7 +246,7 @@ describe('model registry', () => {
     const before = (await audit()).length;
     await assert.rejects(
       rollback(ws, 'fm', { reason: 'again' }),
-      rejectsWith('NOT_FOUND', /no earlier version/),
+      rejectsWith('NOT_FOUND', /no earlier promotion to roll back to \(it holds fm@1\)/),
     );
     await assert.rejects(rollback(ws, 'fm', { alias: 'staging' }), rejectsWith('NOT_FOUND', /no "staging"/));
     await assert.rejects(
