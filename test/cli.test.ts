@@ -28,21 +28,56 @@ describe('the loupe command (built by make setup)', () => {
     assert.equal(info.threads, 1);
   });
 
-  it('runs the demo: per-epoch lines, a real test accuracy, and ONNX Runtime agreeing with libtorch', async () => {
-    const r = await run(['demo', '--epochs', '2', '--workspace-dir', path.join(dir, 'demo-ws')], dir);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /dataset +fashion-sample @ [0-9a-f]{12} .*3600 images ingested and validated/);
-    assert.match(r.stdout, /run \w+: scratch, 10 classes, 2700 train \/ 300 val \/ 600 test/);
-    assert.match(r.stdout, /epoch +1\/2 +loss .*val acc/);
-    assert.match(r.stdout, /epoch +2\/2 /);
-    const acc = Number(/test +accuracy +([\d.]+)%/.exec(r.stdout)?.[1]);
+  it('runs the demo: per-epoch lines, a real test accuracy, ONNX Runtime agreeing with libtorch, then serves until Ctrl-C', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      [bin, 'demo', '--epochs', '2', '--port', '0', '--workspace-dir', path.join(dir, 'demo-ws')],
+      { cwd: dir, env: { ...process.env, LOUPE_THREADS: '1', LOUPE_PROFILE: '' } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const url = await Promise.race([
+      new Promise<string>((resolve) =>
+        child.stdout.on('data', (d) => {
+          stdout += String(d);
+          // The curl line comes after the serve line; wait for both.
+          const m = /curl -F file=@\S+ (http:\/\/[\d.:]+)\/predict/.exec(stdout);
+          if (m) resolve(m[1]!);
+        }),
+      ),
+      exited.then((code) => assert.fail(`the demo exited (${code}) before serving: ${stderr}`)),
+    ]);
+    assert.match(stdout, /dataset +fashion-sample @ [0-9a-f]{12} .*3600 images ingested and validated/);
+    assert.match(stdout, /run \w+: scratch, 10 classes, 2700 train \/ 300 val \/ 600 test/);
+    assert.match(stdout, /epoch +1\/2 +loss .*val acc/);
+    assert.match(stdout, /epoch +2\/2 /);
+    const acc = Number(/test +accuracy +([\d.]+)%/.exec(stdout)?.[1]);
     assert.ok(acc > 65, `test accuracy ${acc}% after two epochs`);
-    const onnx = Number(/onnx +accuracy +([\d.]+)%/.exec(r.stdout)?.[1]);
+    const onnx = Number(/onnx +accuracy +([\d.]+)%/.exec(stdout)?.[1]);
     assert.ok(Math.abs(onnx - acc) <= 0.5, `ONNX Runtime ${onnx}% vs libtorch ${acc}%`);
+    assert.match(stdout, /gate +passed/);
+    assert.match(stdout, /promote +fashion-sample:champion → fashion-sample@1/);
+
+    // The printed curl line works: the sample sneaker, posted to /predict, comes back classified.
+    const sample = /curl -F file=@(\S+) /.exec(stdout)![1]!;
+    const { readFile } = await import('node:fs/promises');
+    const form = new FormData();
+    form.append('file', new Blob([await readFile(path.resolve(dir, sample))]), 'sneaker.png');
+    const answer = (await (await fetch(`${url}/predict`, { method: 'POST', body: form })).json()) as {
+      label: string;
+      model: string;
+    };
+    assert.equal(answer.model, 'fashion-sample@1');
+    assert.ok(answer.label, JSON.stringify(answer));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, stderr);
   });
 
   it('explains a missing data folder and exits non-zero', async () => {
-    const r = await run(['demo', '--data', path.join(dir, 'nope')], dir);
+    const r = await run(['demo', '--no-serve', '--data', path.join(dir, 'nope')], dir);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cannot read the image folder .*nope/);
   });

@@ -7,9 +7,12 @@ import { registerEval } from './commands/eval.js';
 import { registerExport } from './commands/export.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerInit } from './commands/init.js';
+import { registerKeys } from './commands/keys.js';
 import { registerModels } from './commands/models.js';
+import { registerPredict } from './commands/predict.js';
 import { registerPromote } from './commands/promote.js';
 import { registerRuns } from './commands/runs.js';
+import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
 import { registerTune } from './commands/tune.js';
 
@@ -31,9 +34,12 @@ export function buildProgram(): Command {
   registerTune(program);
   registerRuns(program);
   registerEval(program);
+  registerPredict(program);
   registerModels(program);
   registerPromote(program);
   registerExport(program);
+  registerServe(program);
+  registerKeys(program);
   return program;
 }
 

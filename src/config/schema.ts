@@ -3,6 +3,7 @@ import { validationPolicySchema } from '../data/validate/validation-policy.js';
 import { trainConfigSchema } from '../train/config/train-config.js';
 import { tuneConfigSchema } from '../train/tune/tune-config.js';
 import { gateConfigSchema } from '../registry/gate/gate-policy.js';
+import { serveConfigSchema } from '../serve/serve-config.js';
 
 /**
  * loupe.yaml: what a workspace is and how its commands behave. Every section has defaults, so
@@ -56,6 +57,7 @@ const baseShape = {
   train: trainConfigSchema.default(trainConfigSchema.parse({})),
   tune: tuneConfigSchema.default(tuneConfigSchema.parse({})),
   gate: gateConfigSchema.default(gateConfigSchema.parse({})),
+  serve: serveConfigSchema.default(serveConfigSchema.parse({})),
 };
 
 export const configSchema = z.strictObject({

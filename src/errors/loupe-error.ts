@@ -19,6 +19,15 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, exit: 2 },
   /** Someone else changed the thing first (an alias moved under a promotion); retrying is safe. */
   CONFLICT: { status: 409, exit: 2 },
+  /** A request body or input over its size limit. */
+  TOO_LARGE: { status: 413, exit: 2 },
+  /** Content that is not something Loupe takes (an SVG, a text file named .jpg, the wrong media type). */
+  UNSUPPORTED_MEDIA: { status: 415, exit: 2 },
+  UNAUTHORIZED: { status: 401, exit: 2 },
+  FORBIDDEN: { status: 403, exit: 2 },
+  RATE_LIMITED: { status: 429, exit: 3 },
+  /** The server's queue is full; the client should retry after a moment. */
+  OVERLOADED: { status: 503, exit: 3 },
   /** A model version failed its gate policy: a verdict, not a malfunction. */
   GATE_FAILED: { status: 422, exit: 5 },
   MISSING_DEPENDENCY: { status: 500, exit: 4 },

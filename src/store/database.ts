@@ -31,7 +31,14 @@ export async function openDatabase(file: string): Promise<Database> {
     );
   }
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  // Features land in parallel, so a workspace may have run a later-numbered migration before an
+  // earlier-numbered one exists; each migration creates only its own tables, so order between
+  // them does not matter.
+  const { error, results } = await new Migrator({
+    db,
+    provider,
+    allowUnorderedMigrations: true,
+  }).migrateToLatest();
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

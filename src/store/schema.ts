@@ -182,6 +182,53 @@ export interface RegistryAuditTable {
   gate: string | null;
 }
 
+export const API_KEY_SCOPES = ['predict', 'feedback', 'admin'] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+/** A `loupe serve` API key. The token itself is never stored: only a hash of its secret. */
+export interface ApiKeysTable {
+  /** Public: it is part of the token and names the caller in the prediction log. */
+  id: string;
+  /** Unique among keys not revoked. */
+  name: string;
+  /** Lower-case hex SHA-256 of the token's secret part. */
+  secret_hash: string;
+  /** JSON: ApiKeyScope[]. */
+  scopes: string;
+  /** Null: unlimited. */
+  rate_per_minute: number | null;
+  created_at: string;
+  created_by: string;
+  /** Updated at most once a minute, so it is accurate to a minute. */
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export type PredictionSource = 'upload' | 'url' | 'base64' | 'batch';
+
+/** One prediction `loupe serve` returned (or a sampled fraction of them). */
+export interface PredictionsTable {
+  id: Generated<number>;
+  at: string;
+  model: string;
+  version: number;
+  /** SHA-256 of the input bytes as received. */
+  input_hash: string;
+  /** The input's blob (the same hash) when inputs are stored; null otherwise. */
+  input_blob: string | null;
+  source: PredictionSource;
+  /** JSON: [{ label, probability }], most probable first. */
+  top_k: string;
+  predicted: string;
+  confidence: number;
+  /** float32 little-endian, when the model exposes one. */
+  embedding: Uint8Array | null;
+  latency_ms: number;
+  /** The API key's id, or 'anonymous'. */
+  caller: string;
+  request_id: string;
+}
+
 export interface DatabaseSchema {
   downloads: DownloadsTable;
   dataset_versions: DatasetVersionsTable;
@@ -194,4 +241,6 @@ export interface DatabaseSchema {
   model_versions: ModelVersionsTable;
   model_aliases: ModelAliasesTable;
   registry_audit: RegistryAuditTable;
+  api_keys: ApiKeysTable;
+  predictions: PredictionsTable;
 }

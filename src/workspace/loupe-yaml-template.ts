@@ -73,6 +73,36 @@ gate:                 # loupe gate / loupe promote: what a version must show to 
     - { metric: latency_p95_ms, max: 250 }     # batch-1 decode+preprocess+infer on this machine
     - { champion: macro_f1, notWorseBy: 0.01 } # or betterBy: 0.005; add test: mcnemar|bootstrap, alpha: 0.05
 
+serve:                # loupe serve; keys and the prediction log are in docs/serving-admin.md
+  host: 127.0.0.1     # 0.0.0.0 listens on every interface: set auth.required first
+  port: 8080
+  auth:
+    required: false   # true: every /v1 route needs an API key (loupe keys create NAME)
+    ratePerMinute: 600  # requests per minute a new key gets unless --rate says otherwise
+  batching:
+    maxBatch: 32      # requests run through the model together
+    maxWaitMs: 3      # how long a request waits for others to share its batch
+    queueLimit: 512   # requests waiting beyond this are refused with 503
+  limits:
+    bodyBytes: 20971520     # 20 MiB per request body
+    maxPixels: 40000000     # images claiming more pixels are refused before decoding
+    decodeTimeoutMs: 5000
+    batchItems: 64          # inputs in one batch request
+  url:                # inputs given as URLs
+    allowPrivate: false     # true: may fetch loopback, link-local and private addresses
+    allow: []               # hosts or CIDRs always allowed, e.g. [images.internal, 10.1.0.0/16]
+    maxBytes: 20971520
+    timeoutMs: 10000
+    maxRedirects: 3
+  predictionLog:      # what was served, for monitoring, drift and labelling
+    sample: 1               # fraction of predictions recorded, 0..1
+    storeInputs: false      # true: keep each recorded input in the blob store
+    retentionDays: 30       # older rows are deleted
+    maxRows: 1000000        # the oldest rows beyond this are deleted
+  reload:
+    intervalMs: 1000  # how often the registry is checked for moved aliases
+  topK: 5             # classes returned per prediction
+
 profiles:
   local: {}
   ci:                 # small and quick: loupe --profile ci train

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { candidatesFromFolder } from '../../data/ingest/from-folder.js';
@@ -10,7 +11,8 @@ import { readModelFile } from '../../registry/model-files.js';
 import { promote } from '../../registry/promote.js';
 import { registerRun } from '../../registry/register-model.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
-import { initWorkspace, openWorkspace } from '../../workspace/workspace.js';
+import { initWorkspace, openWorkspace, type Workspace } from '../../workspace/workspace.js';
+import { createServer } from '../../serve/server.js';
 import { interruptible } from '../interrupt.js';
 import { pct, trainReporter } from '../train-reporter.js';
 
@@ -25,8 +27,10 @@ export interface DemoOptions {
   /** The demo's workspace (created if needed); the run goes to its .loupe/runs/. */
   workspace: string;
   log?: (line: string) => void;
-  /** Aborting stops training after the batch in flight, leaving a resumable run. */
+  /** Aborting stops training after the batch in flight, leaving a resumable run; it also stops serving. */
   signal?: AbortSignal;
+  /** Serve the champion on this port once the loop has run, until the signal aborts (0: any free port). */
+  servePort?: number;
 }
 
 export interface DemoResult {
@@ -40,7 +44,7 @@ export interface DemoResult {
  * The loop as far as it exists: a workspace, the bundled sample ingested into a validated
  * version, a tracked from-scratch training run on its splits (checkpoints, metrics, artifacts),
  * registered as a calibrated ONNX model, evaluated with ONNX Runtime (agreeing with libtorch),
- * judged by the workspace's gate, promoted to champion when it passes, and exported.
+ * judged by the workspace's gate, promoted to champion when it passes, exported, and served.
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? console.log;
@@ -126,9 +130,39 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     log(
       `export   ${path.relative(process.cwd(), onnxFile)}: runs in onnxruntime-node, onnxruntime-web or Python`,
     );
+    if (o.servePort !== undefined)
+      await serveUntilStopped(ws, registered.version.model, o.servePort, log, o.signal);
     return { run, testAccuracy, onnxTestAccuracy, onnxFile };
   } finally {
     await ws.close();
+  }
+}
+
+/** The last step of the demo: the champion behind the REST API, until Ctrl-C. */
+async function serveUntilStopped(
+  ws: Workspace,
+  model: string,
+  port: number,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const server = await createServer(ws, {
+    config: ws.config.serve,
+    defaultModel: model,
+    logger: { level: 'warn' },
+  });
+  try {
+    const url = await server.app.listen({ host: ws.config.serve.host, port });
+    const sneakers = path.join(repoRoot, 'samples/fashion-mnist/test/Sneaker');
+    const sample = path.join(sneakers, readdirSync(sneakers).sort()[0] ?? '');
+    log(`serve    ${url} — docs ${url}/docs, metrics ${url}/metrics; Ctrl-C stops it`);
+    log(`         curl -F file=@${path.relative(process.cwd(), sample)} ${url}/predict`);
+    await new Promise<void>((resolve) => {
+      if (!signal || signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    await server.close();
   }
 }
 
@@ -136,7 +170,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'ingest the bundled Fashion-MNIST sample, train a tracked CNN, register, evaluate, gate, promote and export it',
+      'ingest the bundled Fashion-MNIST sample, train a tracked CNN, register, evaluate, gate, promote, export and serve it',
     )
     .option(
       '--data <dir>',
@@ -148,7 +182,25 @@ export function registerDemo(program: Command): void {
     .option('--lr <rate>', 'peak learning rate (Adam, cosine decay)', Number.parseFloat, 2e-3)
     .option('--seed <n>', 'random seed', (v) => Number.parseInt(v, 10), 1)
     .option('--workspace-dir <dir>', 'the demo workspace (created if needed)', 'loupe-demo')
-    .action(async (o: Omit<DemoOptions, 'workspace'> & { workspaceDir: string }) => {
-      await interruptible((signal) => runDemo({ ...o, workspace: o.workspaceDir, signal }));
-    });
+    .option(
+      '--port <port>',
+      'serve the champion on this port at the end (0: any free port)',
+      (v) => Number.parseInt(v, 10),
+      8080,
+    )
+    .option('--no-serve', 'stop after exporting instead of serving')
+    .action(
+      async (
+        o: Omit<DemoOptions, 'workspace' | 'servePort'> & {
+          workspaceDir: string;
+          port: number;
+          serve: boolean;
+        },
+      ) => {
+        const { port, serve, workspaceDir, ...rest } = o;
+        await interruptible((signal) =>
+          runDemo({ ...rest, workspace: workspaceDir, signal, ...(serve ? { servePort: port } : {}) }),
+        );
+      },
+    );
 }

@@ -83,7 +83,7 @@ async function requestOnce(
  * before reading, a body growing past it is cut off, and anything that does not start like an
  * image is dropped after its first bytes rather than read to the end.
  */
-async function readImageBody(
+export async function readImageBody(
   res: Response,
   maxBytes: number,
 ): Promise<{ bytes: Uint8Array; image: SniffedImage }> {

@@ -17,6 +17,8 @@ export interface PreprocessOptions {
   maxInputPixels?: number;
   /** Images decoded at once; default: the number of cores. */
   concurrency?: number;
+  /** Give up decoding one image after this long (a server must not be held by a crafted file). */
+  timeoutSeconds?: number;
 }
 
 export interface ImageBatch {
@@ -42,7 +44,9 @@ const channelsOf = (p: ImagePreprocessing): number => (p.channelOrder === 'gray'
  */
 function decoder(input: ImageInput, p: ImagePreprocessing, o: PreprocessOptions): Sharp {
   const [r, g, b] = p.background;
-  return sharp(input, { autoOrient: true, limitInputPixels: o.maxInputPixels ?? DEFAULT_MAX_PIXELS })
+  const image = sharp(input, { autoOrient: true, limitInputPixels: o.maxInputPixels ?? DEFAULT_MAX_PIXELS });
+  if (o.timeoutSeconds) image.timeout({ seconds: o.timeoutSeconds });
+  return image
     .flatten({ background: { r, g, b } })
     .toColourspace(p.channelOrder === 'gray' ? 'b-w' : 'srgb')
     .removeAlpha();

@@ -3,6 +3,7 @@ import * as initial from './0001-initial.js';
 import * as runs from './0002-runs.js';
 import * as embeddings from './0003-embeddings.js';
 import * as registry from './0004-registry.js';
+import * as serving from './0006-serving.js';
 
 /** Every migration, in order. Names sort in the order they must run. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0002-runs': runs,
   '0003-embeddings': embeddings,
   '0004-registry': registry,
+  '0006-serving': serving,
 };

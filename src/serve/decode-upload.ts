@@ -1,0 +1,86 @@
+import sharp from 'sharp';
+import { sniffImage } from '../data/content/sniff-image.js';
+import { LoupeError } from '../errors/loupe-error.js';
+import type { ImagePreprocessing } from '../features/image/image-preprocessing.js';
+import { preprocessImage } from '../features/image/preprocess.js';
+
+export interface DecodeLimits {
+  maxPixels: number;
+  timeoutMs: number;
+}
+
+const ACCEPTED = 'JPEG, PNG, GIF, WebP, TIFF, BMP, AVIF or HEIF';
+
+/**
+ * An uploaded image as the model's input tensor, or a client error saying exactly what is wrong.
+ * The bytes decide what the content is — never the file name or the Content-Type, which clients
+ * get wrong and attackers choose — and only raster formats are decoded: an SVG could reference
+ * external files or URLs when rendered, and text or HTML is no image at all. The pixel count is
+ * read from the header and refused before any decoding, so a small file that would expand to
+ * gigabytes (a decompression bomb) costs nothing.
+ */
+export async function decodeUpload(
+  bytes: Uint8Array,
+  preprocessing: ImagePreprocessing,
+  limits: DecodeLimits,
+): Promise<Float32Array> {
+  if (bytes.length === 0) throw new LoupeError('INVALID_ARGUMENT', 'the image is empty (0 bytes)');
+  const format = sniffImage(bytes.subarray(0, 256));
+  if (!format) {
+    const head = Buffer.from(bytes.subarray(0, 512)).toString('utf8').trimStart().toLowerCase();
+    const looks =
+      head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))
+        ? 'an SVG drawing'
+        : head.startsWith('<')
+          ? 'HTML or XML'
+          : [...head.slice(0, 64)].every(
+                (ch) => ch === '\t' || ch === '\n' || ch === '\r' || (ch >= ' ' && ch <= '~'),
+              )
+            ? 'text'
+            : 'not an image format Loupe decodes';
+    throw new LoupeError('UNSUPPORTED_MEDIA', `the upload is ${looks}; send a ${ACCEPTED} image`);
+  }
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+  } catch (e) {
+    throw new LoupeError(
+      'INVALID_ARGUMENT',
+      `the ${format.mime} image cannot be read: ${(e as Error).message}`,
+      undefined,
+      {
+        cause: e,
+      },
+    );
+  }
+  if (width && height && width * height > limits.maxPixels)
+    throw new LoupeError(
+      'TOO_LARGE',
+      `the image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); the limit is ${(limits.maxPixels / 1e6).toFixed(1)} megapixels`,
+    );
+  try {
+    const { x } = await preprocessImage(bytes, preprocessing, {
+      maxInputPixels: limits.maxPixels,
+      timeoutSeconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
+    });
+    return x;
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/timeout/i.test(message))
+      throw new LoupeError(
+        'TOO_LARGE',
+        `decoding the image took longer than ${limits.timeoutMs} ms`,
+        undefined,
+        { cause: e },
+      );
+    throw new LoupeError(
+      'INVALID_ARGUMENT',
+      `the ${format.mime} image cannot be decoded: ${message.replace(/^cannot decode an image buffer of \d+ bytes: /, '')}`,
+      undefined,
+      {
+        cause: e,
+      },
+    );
+  }
+}
