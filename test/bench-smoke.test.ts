@@ -15,7 +15,7 @@ const skip =
   !existsSync(addon) &&
   `the native addon is not built (${path.relative(root, addon)} missing); the benchmarks need it`;
 
-test('bench/run.ts --quick runs every benchmark end to end', { skip, timeout: 300_000 }, async () => {
+test('bench/run.ts --quick runs every benchmark end to end', { skip, timeout: 600_000 }, async () => {
   const out = await mkdtemp(path.join(tmpdir(), 'loupe-bench-smoke-'));
   try {
     const { stdout } = await promisify(execFile)(
