@@ -40,32 +40,36 @@ export async function decodeUpload(
             : 'not an image format Loupe decodes';
     throw new LoupeError('UNSUPPORTED_MEDIA', `the upload is ${looks}; send a ${ACCEPTED} image`);
   }
-  let width: number | undefined;
-  let height: number | undefined;
   try {
-    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
-  } catch (e) {
-    throw new LoupeError(
-      'INVALID_ARGUMENT',
-      `the ${format.mime} image cannot be read: ${(e as Error).message}`,
-      undefined,
-      {
-        cause: e,
-      },
-    );
-  }
-  if (width && height && width * height > limits.maxPixels)
-    throw new LoupeError(
-      'TOO_LARGE',
-      `the image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); the limit is ${(limits.maxPixels / 1e6).toFixed(1)} megapixels`,
-    );
-  try {
+    // limitInputPixels refuses an image from its header, before any pixel is decoded.
     const { x } = await preprocessImage(bytes, preprocessing, {
       maxInputPixels: limits.maxPixels,
       timeoutSeconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
     });
     return x;
   } catch (e) {
+    // Only a failure pays for a second look at the header, to say exactly what is wrong.
+    let width: number | undefined;
+    let height: number | undefined;
+    try {
+      ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+    } catch (m) {
+      throw new LoupeError(
+        'INVALID_ARGUMENT',
+        `the ${format.mime} image cannot be read: ${(m as Error).message}`,
+        undefined,
+        {
+          cause: m,
+        },
+      );
+    }
+    if (width && height && width * height > limits.maxPixels)
+      throw new LoupeError(
+        'TOO_LARGE',
+        `the image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); the limit is ${(limits.maxPixels / 1e6).toFixed(1)} megapixels`,
+        undefined,
+        { cause: e },
+      );
     const message = (e as Error).message;
     if (/timeout/i.test(message))
       throw new LoupeError(

@@ -55,14 +55,23 @@ export class ServedModel {
     return this.worker.info;
   }
 
-  /** Classifies one upload; the version cannot be unloaded while the call is in flight. */
-  async predict(bytes: Uint8Array): Promise<ItemResult> {
+  /**
+   * Runs `work` with this version held: it is not unloaded until `work` settles, even if a newer
+   * version replaces it meanwhile. Take the hold in the same tick as `ModelHost.get` returns, so
+   * slow work before the prediction (fetching a URL) cannot outlive the version.
+   */
+  async hold<T>(work: () => Promise<T>): Promise<T> {
     this.inflight++;
     try {
-      return await this.batcher.submit(bytes);
+      return await work();
     } finally {
       this.inflight--;
     }
+  }
+
+  /** Classifies one upload. */
+  predict(bytes: Uint8Array): Promise<ItemResult> {
+    return this.hold(() => this.batcher.submit(bytes));
   }
 
   /** Waits for the requests still using this version, then stops its worker. */

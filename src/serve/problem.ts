@@ -28,13 +28,16 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
 /** Fastify's own failures (parsing, limits, validation) as the codes the API speaks. */
 function fromFastify(e: FastifyError): LoupeError {
   const status = e.statusCode ?? 500;
-  if (e.validation)
+  if (e.validation) {
+    if (e.validationContext !== 'body')
+      return new LoupeError('INVALID_ARGUMENT', `invalid request: ${e.message}`);
+    // A body matching none of the union's forms says only "body/ Invalid input": say what fits.
+    const what = e.message.replace(/^body\/?\s*/, '');
     return new LoupeError(
       'INVALID_ARGUMENT',
-      e.validationContext === 'body'
-        ? `invalid request body (${e.message}): send JSON {"url": …}, {"image_base64": …} or {"instances": [ … ]}, a multipart/form-data upload, or the image bytes with an image/* content type`
-        : `invalid request: ${e.message}`,
+      `invalid request body${what && what !== 'Invalid input' ? ` (${what})` : ''}: send JSON {"url": …}, {"image_base64": …} or {"instances": [ … ]}, a multipart/form-data upload, or the image bytes with an image/* content type`,
     );
+  }
   if (
     e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ||
     e.code === 'FST_REQ_FILE_TOO_LARGE' ||

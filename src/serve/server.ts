@@ -110,7 +110,18 @@ export async function createServer(ws: Workspace, o: ServerOptions): Promise<Lou
     },
     throwFileSizeLimit: true,
   });
-  await app.register(fastifyRateLimit, { global: false, hook: 'preHandler' });
+  // Per key: each key's own rate, one budget across every route (a limit configured per route
+  // would get a store, and so a budget, per route); requests without a key are not limited here.
+  // The predict routes authenticate in onRequest, before this preHandler looks the key up.
+  const keyed = new WeakMap<FastifyRequest, ApiKey>();
+  await app.register(fastifyRateLimit, {
+    global: true,
+    hook: 'preHandler',
+    timeWindow: 60_000,
+    max: (request: FastifyRequest) => keyed.get(request)?.ratePerMinute ?? c.auth.ratePerMinute,
+    keyGenerator: (request: FastifyRequest) => keyed.get(request)?.id ?? 'anonymous',
+    allowList: (request: FastifyRequest) => !keyed.get(request)?.ratePerMinute,
+  });
 
   const host = new ModelHost(
     ws,
@@ -129,12 +140,12 @@ export async function createServer(ws: Workspace, o: ServerOptions): Promise<Lou
   });
   const service = new PredictService(host, metrics, predictionLog, c.url);
   const authenticate = createAuthenticator(ws.db, c.auth.required);
-  const keyed = new WeakMap<FastifyRequest, ApiKey>();
 
   registerPredictRoutes(app, {
     service,
     topK: c.topK,
     maxItems: c.limits.batchItems,
+    maxBytes: c.limits.bodyBytes,
     defaultModel: async () => {
       if (o.defaultModel) return o.defaultModel;
       const models = await ws.db.selectFrom('registered_models').select('name').execute();
@@ -150,13 +161,6 @@ export async function createServer(ws: Workspace, o: ServerOptions): Promise<Lou
       const key = await authenticate(request, 'predict');
       if (key) keyed.set(request, key);
       return key;
-    },
-    // Per key: each key's own rate; requests without a key are not limited here.
-    rateLimit: {
-      timeWindow: 60_000,
-      max: (request: FastifyRequest) => keyed.get(request)?.ratePerMinute ?? c.auth.ratePerMinute,
-      keyGenerator: (request: FastifyRequest) => keyed.get(request)?.id ?? 'anonymous',
-      allowList: (request: FastifyRequest) => !keyed.get(request)?.ratePerMinute,
     },
   });
   registerHealthRoutes(app, ws.db, host);

@@ -3,7 +3,10 @@ import { LoupeError } from '../../errors/loupe-error.js';
 export interface BatcherOptions {
   /** Items per batch at most. */
   maxBatch: number;
-  /** How long the first item of a batch waits for company. */
+  /**
+   * How long the first item of a batch waits for company. 0: none beyond the current turn of
+   * the event loop (items that arrived together still share a batch), not a timer's 1 ms minimum.
+   */
   maxWaitMs: number;
   /** Items waiting at most; beyond it, new items are refused (OVERLOADED) rather than queued. */
   queueLimit: number;
@@ -23,7 +26,7 @@ interface Waiting<I, O> {
  */
 export class MicroBatcher<I, O> {
   private queue: Waiting<I, O>[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
   private running = false;
 
   constructor(
@@ -60,11 +63,20 @@ export class MicroBatcher<I, O> {
       this.dispatch();
       return;
     }
-    this.timer ??= setTimeout(() => this.dispatch(), this.o.maxWaitMs);
+    this.timer ??= this.later(() => this.dispatch());
+  }
+
+  private later(f: () => void): { cancel(): void } {
+    if (this.o.maxWaitMs > 0) {
+      const t = setTimeout(f, this.o.maxWaitMs);
+      return { cancel: () => clearTimeout(t) };
+    }
+    const i = setImmediate(f);
+    return { cancel: () => clearImmediate(i) };
   }
 
   private dispatch(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     if (this.running || !this.queue.length) return;
     const batch = this.queue.splice(0, this.o.maxBatch);

@@ -50,23 +50,36 @@ export interface PredictRouteOptions {
   service: PredictService;
   topK: number;
   maxItems: number;
+  /** limits.bodyBytes: for multipart, the total of the files. */
+  maxBytes: number;
   /** The model `POST /predict` uses: the one named, else the workspace's only model. */
   defaultModel: () => Promise<string>;
   /** Checks the request's API key (throwing 401/403); runs in onRequest, before the rate limit. */
   authenticate: (request: FastifyRequest) => Promise<ApiKey | undefined>;
-  rateLimit: object;
 }
 
 /** The client's images, whatever form they came in; `many` when the request is a batch. */
 async function inputsOf(
   request: FastifyRequest,
   maxItems: number,
+  maxBytes: number,
 ): Promise<{ inputs: ClientInput[]; many: boolean }> {
   if (request.isMultipart()) {
     const inputs: ClientInput[] = [];
+    // Multipart bodies bypass Fastify's bodyLimit, and the plugin limits each file on its own:
+    // without a total, one request could buffer batchItems × bodyBytes.
+    let total = 0;
     for await (const part of request.parts()) {
-      if (part.type === 'file') inputs.push({ bytes: await part.toBuffer() });
-      else if (part.fieldname === 'url') inputs.push({ url: String(part.value) });
+      if (part.type === 'file') {
+        const bytes = await part.toBuffer();
+        total += bytes.length;
+        if (total > maxBytes)
+          throw new LoupeError(
+            'TOO_LARGE',
+            `the request body is larger than the server accepts: its files total more than ${maxBytes} bytes`,
+          );
+        inputs.push({ bytes });
+      } else if (part.fieldname === 'url') inputs.push({ url: String(part.value) });
       else if (part.fieldname === 'image_base64') inputs.push({ image_base64: String(part.value) });
     }
     if (inputs.length > maxItems) throw new LoupeError('TOO_LARGE', `at most ${maxItems} images per request`);
@@ -110,7 +123,7 @@ export function registerPredictRoutes(app: FastifyInstance, o: PredictRouteOptio
   const run = async (request: FastifyRequest, model: string) => {
     const key = keys.get(request);
     const started = performance.now();
-    const { inputs, many } = await inputsOf(request, o.maxItems);
+    const { inputs, many } = await inputsOf(request, o.maxItems, o.maxBytes);
     const topK = (request.query as { top_k?: number }).top_k ?? o.topK;
     const out = await o.service.predict(model, inputs, {
       topK,
@@ -141,7 +154,6 @@ export function registerPredictRoutes(app: FastifyInstance, o: PredictRouteOptio
         response: { 200: z.union([single, batch]), '4xx': problem, '5xx': problem },
       },
       onRequest: authenticate,
-      config: { rateLimit: o.rateLimit },
     },
     async (request) => {
       const { out, many, latency } = await run(request, request.params.model);
@@ -174,7 +186,6 @@ export function registerPredictRoutes(app: FastifyInstance, o: PredictRouteOptio
         response: { 200: plain, '4xx': problem, '5xx': problem },
       },
       onRequest: authenticate,
-      config: { rateLimit: o.rateLimit },
     },
     async (request) => {
       const { out, many, latency } = await run(request, await o.defaultModel());
