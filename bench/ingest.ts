@@ -107,9 +107,9 @@ export async function benchIngest(o: BenchOptions): Promise<BenchResult> {
         [`peak_memory_ratio_${largest}_vs_${sizes[0]}`]: memory[largest]! / memory[sizes[0]!]!,
       },
       notes: [
-        'Each size runs in a fresh process (peak memory = its maximum resident set); the floor converts the same images to PNG blobs and stops.',
-        'Full ingest = IDX decode, PNG encode, content-addressed store, validation (decode, checks, perceptual hashes, duplicates), seeded splits and folds, manifest and version.',
-        'Peak memory grows with the dataset by the IDX file held in memory (47 MB of pixels at 60k) and per-item metadata; images themselves are never all in memory.',
+        "Each size runs in a fresh process; peak memory is that process's own high-water mark (VmHWM on Linux: getrusage's maxRSS would also count this parent's memory at the fork). The floor converts the same images to PNG blobs and stops.",
+        'Full ingest = IDX decode, PNG encode, content-addressed store, staging in SQLite, validation (decode, checks, perceptual hashes, duplicates), seeded splits and folds, manifest and version.',
+        'Items wait in temporary SQLite tables and the per-item state is typed arrays (tens of bytes an item), so peak memory stays nearly flat as the dataset grows; images and the IDX file are never all in memory.',
       ],
     };
   } finally {

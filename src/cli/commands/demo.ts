@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { candidatesFromFolder } from '../../data/ingest/from-folder.js';
+import { folderCandidates } from '../../data/ingest/from-folder.js';
 import { ingest } from '../../data/ingest/ingest.js';
 import { trainConfigSchema } from '../../train/config/train-config.js';
 import { trainModel, type TrainOutcome } from '../../train/train-run.js';
@@ -52,7 +52,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const ws = await openWorkspace({ workspace: o.workspace, env: {} });
   try {
     const t0 = performance.now();
-    const report = await ingest(ws, await candidatesFromFolder(path.resolve(o.data), ws.blobs), {
+    const report = await ingest(ws, folderCandidates(path.resolve(o.data), ws.blobs), {
       dataset: 'fashion-sample',
       source: `folder ${o.data}`,
     });

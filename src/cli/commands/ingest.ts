@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import type { IngestProgress, SourceResult } from '../../data/ingest/candidate.js';
-import { candidatesFromAudio } from '../../data/ingest/from-audio.js';
+import type { CandidateStream, IngestProgress, SourceResult } from '../../data/ingest/candidate.js';
+import { audioCandidates } from '../../data/ingest/from-audio.js';
 import { candidatesFromCsv } from '../../data/ingest/from-csv.js';
-import { candidatesFromFolder } from '../../data/ingest/from-folder.js';
-import { candidatesFromIdx } from '../../data/ingest/from-idx.js';
+import { folderCandidates } from '../../data/ingest/from-folder.js';
+import { idxCandidates } from '../../data/ingest/from-idx.js';
 import { ingest, type IngestReport } from '../../data/ingest/ingest.js';
 import { FASHION_MNIST_CLASSES } from '../../data/datasets/fashion-mnist.js';
 import { formatAudioScanReport } from '../../data/sources/audio/audio-scan-report.js';
@@ -66,7 +66,13 @@ async function run(
   cmd: Command,
   o: CommonOptions,
   source: string,
-  produce: (ws: Workspace, onProgress: IngestProgress, signal: AbortSignal) => Promise<SourceResult>,
+  // A stream is consumed by ingest() as the source produces it, so memory does not grow with the
+  // number of candidates; the CSV source collects first because its downloads own a progress bar.
+  produce: (
+    ws: Workspace,
+    onProgress: IngestProgress,
+    signal: AbortSignal,
+  ) => Promise<SourceResult> | CandidateStream,
 ): Promise<void> {
   await withWorkspace(cmd, (ws) =>
     interruptible(async (signal) => {
@@ -112,7 +118,7 @@ export function registerIngest(program: Command): void {
       .argument('<dir>', 'a folder per class, optionally under train/ val/ test/')
       .description('images in class folders'),
   ).action(async (dir: string, o: CommonOptions, c: Command) =>
-    run(c, o, `folder ${dir}`, (ws, p) => candidatesFromFolder(path.resolve(dir), ws.blobs, p)),
+    run(c, o, `folder ${dir}`, (ws, p) => folderCandidates(path.resolve(dir), ws.blobs, p)),
   );
 
   common(
@@ -137,7 +143,7 @@ export function registerIngest(program: Command): void {
             ? list(o.classNames)
             : undefined;
       await run(c, o, `idx ${o.images}`, (ws, p) =>
-        candidatesFromIdx(
+        idxCandidates(
           {
             images: o.images,
             labels: o.labels,
@@ -208,7 +214,7 @@ export function registerIngest(program: Command): void {
   ).action(
     async (dir: string, o: CommonOptions & { minDuration?: number; maxDuration?: number }, c: Command) =>
       run(c, o, `audio ${dir}`, (ws, p) =>
-        candidatesFromAudio(
+        audioCandidates(
           path.resolve(dir),
           ws.blobs,
           {

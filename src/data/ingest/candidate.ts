@@ -32,4 +32,25 @@ export interface SourceResult {
   details: Record<string, unknown>;
 }
 
+/** What a source reports besides its candidates. */
+export type SourceSummary = Omit<SourceResult, 'candidates'>;
+
+/** Takes each candidate as the source finds it; awaited, so a slow consumer holds the source back. */
+export type CandidateSink = (candidate: Candidate) => Promise<void>;
+
+/**
+ * A source that hands over its candidates one by one, in its order, instead of returning them
+ * all: ingest stages them in the database as they come, so no list of every item is held.
+ */
+export type CandidateStream = (sink: CandidateSink) => Promise<SourceSummary>;
+
+/** The whole list, for callers that want one (and small sources). */
+export async function collectCandidates(stream: CandidateStream): Promise<SourceResult> {
+  const candidates: Candidate[] = [];
+  const summary = await stream(async (c) => {
+    candidates.push(c);
+  });
+  return { candidates, ...summary };
+}
+
 export type IngestProgress = (stage: string, done: number, total: number) => void;

@@ -1,17 +1,26 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { LoupeConfig } from '../../config/schema.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import type { Workspace } from '../../workspace/workspace.js';
-import { assignFolds } from '../splits/assign-folds.js';
-import { assignSplits } from '../splits/assign-splits.js';
-import { validateItems, type ValidationProgress } from '../validate/validate-items.js';
+import { splitOfCode } from '../splits/split-codes.js';
+import type { ValidationProgress } from '../validate/validate-columns.js';
 import type { ValidationReport } from '../validate/validation-report.js';
-import type { ManifestItem } from '../versions/manifest.js';
-import { listVersions, readVersionItems, saveVersion } from '../versions/version-store.js';
-import { toPendingItem, type PendingItem } from './build-items.js';
-import type { Rejection, SourceResult } from './candidate.js';
+import { manifestLine } from '../versions/manifest.js';
+import {
+  listVersions,
+  saveManifest,
+  streamVersionItems,
+  summarize,
+  type VersionRow,
+} from '../versions/version-store.js';
+import type { CandidateStream, Rejection, SourceResult } from './candidate.js';
+import { collectMembers, type Members } from './collect-members.js';
+import { IngestStaging } from './ingest-staging.js';
+import { readItemColumns, type ItemColumns } from './item-columns.js';
+import { splitMembers } from './split-members.js';
+import { stageItems } from './stage-items.js';
+import { validateStaged } from './validate-staged.js';
 
 export interface IngestOptions {
   dataset: string;
@@ -39,170 +48,126 @@ export interface IngestReport {
   reportFile: string;
 }
 
-const EXAMPLES = 10;
-
-/**
- * What must share a split: items of one group (observation, recording) and copies of each other
- * (validation's duplicate groups), transitively. Union-find over both kinds of link.
- */
-function splitGroups(items: readonly (PendingItem & { duplicateGroup?: string })[]): Map<string, string> {
-  const parent = new Map<string, string>();
-  const find = (k: string): string => {
-    let r = k;
-    while (parent.get(r) !== r) r = parent.get(r)!;
-    parent.set(k, r);
-    return r;
-  };
-  const add = (k: string) => parent.has(k) || parent.set(k, k);
-  for (const i of items) {
-    const keys = [
-      i.group !== undefined ? `g:${i.group}` : undefined,
-      i.duplicateGroup !== undefined ? `d:${i.duplicateGroup}` : undefined,
-    ].filter((k): k is string => k !== undefined);
-    keys.forEach(add);
-    if (keys.length === 2) parent.set(find(keys[0]!), find(keys[1]!));
+/** The new version's manifest (manifestChunks), a page of staged items a chunk. */
+async function* manifestOf(
+  staging: IngestStaging,
+  m: Members,
+  split: Uint8Array,
+  fold: Int32Array,
+): AsyncGenerator<Uint8Array> {
+  const encoder = new TextEncoder();
+  for await (const page of staging.byId()) {
+    let text = '';
+    for (const { seq, ...item } of page) {
+      const k = m.memberOf[seq - 1]!;
+      if (k >= 0)
+        text += manifestLine({
+          ...item,
+          split: splitOfCode(split[k]!)!,
+          ...(fold[k]! >= 0 ? { fold: fold[k]! } : {}),
+        });
+    }
+    if (text) yield encoder.encode(text);
   }
-  const groupOf = new Map<string, string>();
-  for (const i of items) {
-    const key =
-      i.group !== undefined
-        ? `g:${i.group}`
-        : i.duplicateGroup !== undefined
-          ? `d:${i.duplicateGroup}`
-          : undefined;
-    if (key) groupOf.set(i.id, find(key));
-  }
-  return groupOf;
 }
 
-function rejectionSummary(rejected: readonly Rejection[]): IngestReport['rejectedBySource'] {
-  const byReason: Record<string, number> = {};
-  for (const r of rejected) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
-  return { count: rejected.length, byReason, examples: rejected.slice(0, EXAMPLES) };
+/** Each member's label and split, for the version's class balance (summarize). */
+function* labelsAndSplits(c: ItemColumns, m: Members, split: Uint8Array) {
+  for (let k = 0; k < m.item.length; k++)
+    yield { label: c.labels[c.label[m.item[k]!]!]!, split: splitOfCode(split[k]!)! };
 }
 
-/**
- * Turns what a source found into a new immutable dataset version: new items join the latest
- * version's (unless replacing), images are validated together with the existing ones (so a
- * copy of a test image arriving in train is caught), new items are split and every train/val
- * item gets a cross-validation fold. The report is written next to the database.
- */
-export async function ingest(ws: Workspace, found: SourceResult, o: IngestOptions): Promise<IngestReport> {
-  const config: LoupeConfig = ws.config;
-  const latest = o.replace ? undefined : (await listVersions(ws.db, o.dataset))[0];
-  const base = latest ? await readVersionItems(ws, latest) : [];
-  const baseIds = new Set(base.map((i) => i.id));
-
-  // Items already in the dataset stay as they are; one arriving again under another label is a
-  // conflict to report (relabelling is what corrections are for), not a silent no-op.
-  const baseLabel = new Map(base.map((i) => [i.id, i.label]));
-  const pending: PendingItem[] = [];
-  const rejected = [...found.rejected];
-  let alreadyPresent = 0;
-  for (const item of found.candidates.map(toPendingItem)) {
-    const existing = baseLabel.get(item.id);
-    if (existing === undefined) pending.push(item);
-    else if (existing === item.label) alreadyPresent++;
-    else
-      rejected.push({
-        source: item.source,
-        reason: 'label conflicts with the dataset',
-        detail: `already "${existing}", given "${item.label}"`,
-      });
-  }
+async function ingestStaged(
+  ws: Workspace,
+  staging: IngestStaging,
+  latest: VersionRow | undefined,
+  found: SourceResult | CandidateStream,
+  o: IngestOptions,
+): Promise<IngestReport> {
+  const base = latest ? streamVersionItems(ws, latest) : (async function* () {})();
+  const staged = await stageItems(staging, base, found, o.signal);
+  const numbers = await staging.numberImagesAndGroups();
+  const c = await readItemColumns(staging, staged.staged);
 
   // Images are validated with the base, whose items keep their splits, so leakage and
   // duplicates across old and new show up; audio segments pass straight through.
-  const images = [...base, ...pending].filter((i) => i.kind === 'image');
-  let validation: ValidationReport | undefined;
-  let keptImages: (PendingItem & { duplicateGroup?: string })[] = [];
-  if (images.length) {
-    const result = await validateItems(
-      // Items of the base version keep their split: a new copy of an old test image moves, not the old item.
-      images.map((i) => ({
-        ...i,
-        hash: i.blob,
-        ...(baseIds.has(i.id) ? { fixedSplit: true } : {}),
-      })),
-      config.data.validation,
-      { onProgress: o.onValidationProgress, signal: o.signal, locate: (hash) => ws.blobs.pathOf(hash) },
-    );
-    validation = result.report;
-    keptImages = result.kept.map(({ hash: _h, image: _i, movedFrom: _m, fixedSplit: _x, ...item }) => item);
-  }
-  const audio = [...base, ...pending].filter((i) => i.kind === 'audio');
-  // An id is the content: copies that validation kept (policy `keep`) still become one item.
-  const all: (PendingItem & { duplicateGroup?: string })[] = [
-    ...new Map([...keptImages, ...audio].map((i) => [i.id, i])).values(),
-  ];
-
-  // Splits: the base's and the source's stay, the rest follow the settings. A source that gave
-  // a test split but no val split (train/ and test/ folders) has val carved from its train items.
-  const given = new Set(all.map((i) => i.split).filter(Boolean));
-  const carveVal = given.has('train') && !given.has('val');
-  const baseSplit = new Map(base.map((i) => [i.id, i.split]));
-  // The splitter and the folds see only what they need, so no second copy of every item lives
-  // alongside the first while they work.
-  const splitGroup = splitGroups(all);
-  const splitOf = new Map(
-    assignSplits(
-      all.map((i) => {
-        const group = splitGroup.get(i.id);
-        const keep = i.split && !(carveVal && i.split === 'train' && !baseSplit.has(i.id));
-        return { id: i.id, label: i.label, ...(group ? { group } : {}), ...(keep ? { split: i.split } : {}) };
-      }),
-      {
-        ...config.data.split,
-        test: given.has('test') ? 0 : config.data.split.test,
-        val: given.has('val') ? 0 : config.data.split.val,
-      },
-    ).map((i) => [i.id, i.split]),
-  );
-  const foldOf = new Map(
-    assignFolds(
-      all.map((i) => ({
-        id: i.id,
-        label: i.label,
-        split: splitOf.get(i.id)!,
-        ...(i.group !== undefined ? { group: i.group } : {}),
-      })),
-      config.data.folds.byGroup ? { type: 'group' } : { type: 'kfold', k: config.data.folds.k },
-      config.data.split.seed,
-    ).map((i) => [i.id, i.fold]),
-  );
-  const items: ManifestItem[] = all.map(({ duplicateGroup: _d, ...i }) => {
-    const fold = foldOf.get(i.id);
-    return { ...i, split: splitOf.get(i.id)!, ...(fold !== undefined ? { fold } : {}) };
+  const verdicts = await validateStaged(ws, staging, c, {
+    onProgress: o.onValidationProgress,
+    signal: o.signal,
   });
+  const members = await collectMembers(staging, c, (i) => !verdicts?.skipped[i]);
+  const { split, fold } = await splitMembers(
+    staging,
+    c,
+    members,
+    {
+      split: verdicts?.split ?? c.split,
+      copyGroup: verdicts?.copyGroup ?? new Int32Array(c.count).fill(-1),
+      copyGroups: verdicts?.copyGroups ?? [],
+      groups: numbers.groups,
+      emptyGroup: numbers.emptyGroup,
+    },
+    ws.config.data,
+  );
 
-  if (!items.length)
+  const after = members.item.length;
+  if (!after)
     throw new LoupeError(
       'VALIDATION_FAILED',
       `nothing usable was found in ${o.source}; see the report for why`,
     );
-  const saved = await saveVersion(ws, o.dataset, items, {
-    ...(latest ? { parent: latest.id } : {}),
-    summary: { source: o.source },
-  });
+  const saved = await saveManifest(
+    ws,
+    o.dataset,
+    {
+      chunks: manifestOf(staging, members, split, fold),
+      itemCount: after,
+      summary: summarize(labelsAndSplits(c, members, split), { source: o.source }),
+    },
+    latest?.id,
+  );
   const reportFile = path.join(ws.stateDir, 'reports', `ingest-${saved.id.slice(0, 12)}.json`);
-  const report: IngestReport = {
+  return {
     dataset: o.dataset,
     version: saved.id,
     created: saved.created,
     parent: latest?.id ?? null,
     source: o.source,
     items: {
-      before: base.length,
-      added: items.filter((i) => !baseIds.has(i.id)).length,
-      alreadyPresent,
-      after: items.length,
+      before: staged.before,
+      added: members.item.filter((i) => !c.base[i]).length,
+      alreadyPresent: staged.alreadyPresent,
+      after,
     },
-    rejectedBySource: rejectionSummary(rejected),
-    ...(validation ? { validation } : {}),
-    sourceDetails: found.details,
+    rejectedBySource: staged.rejected,
+    ...(verdicts ? { validation: verdicts.report } : {}),
+    sourceDetails: staged.details,
     reportFile,
   };
-  await mkdir(path.dirname(reportFile), { recursive: true });
-  await writeFileAtomic(reportFile, new TextEncoder().encode(`${JSON.stringify(report, null, 1)}\n`));
+}
+
+/**
+ * Turns what a source found into a new immutable dataset version: new items join the latest
+ * version's (unless replacing), images are validated together with the existing ones (so a
+ * copy of a test image arriving in train is caught), new items are split and every train/val
+ * item gets a cross-validation fold. The items wait in the database meanwhile (IngestStaging),
+ * so memory does not grow with the dataset when the source streams (a CandidateStream). The
+ * report is written next to the database.
+ */
+export async function ingest(
+  ws: Workspace,
+  found: SourceResult | CandidateStream,
+  o: IngestOptions,
+): Promise<IngestReport> {
+  const latest = o.replace ? undefined : (await listVersions(ws.db, o.dataset))[0];
+  const staging = await IngestStaging.create(ws.db);
+  let report: IngestReport;
+  try {
+    report = await ingestStaged(ws, staging, latest, found, o);
+  } finally {
+    await staging.drop();
+  }
+  await mkdir(path.dirname(report.reportFile), { recursive: true });
+  await writeFileAtomic(report.reportFile, new TextEncoder().encode(`${JSON.stringify(report, null, 1)}\n`));
   return report;
 }

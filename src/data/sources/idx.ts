@@ -90,14 +90,21 @@ function parseUbyte(bytes: Uint8Array, file: string, ndims: number): { dims: num
   return { dims, data: bytes.subarray(headerLength) };
 }
 
+/** One image of a streamed IDX file, with the file's dimensions. */
+export interface IdxImage {
+  count: number;
+  rows: number;
+  cols: number;
+  index: number;
+  pixels: Uint8Array;
+}
+
 /**
  * Streams an IDX image file one image at a time, so ingesting it never holds the whole dataset
  * in memory (the unpacked Fashion-MNIST training file alone is 47 MB). Truncated or overlong
  * files fail when the stream ends, naming what was expected.
  */
-export async function* streamIdxImages(
-  file: string,
-): AsyncGenerator<{ count: number; rows: number; cols: number; index: number; pixels: Uint8Array }> {
+export async function* streamIdxImages(file: string): AsyncGenerator<IdxImage> {
   let first: Uint8Array;
   try {
     const fh = await open(file, 'r');

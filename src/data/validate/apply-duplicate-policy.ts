@@ -1,19 +1,23 @@
-import { SPLIT_NAMES, type Split } from '../versions/manifest.js';
-import type { ValidationItem } from './validation-item.js';
-import type { CheckName, ValidationPolicy } from './validation-policy.js';
-import { sourceOf, type RelatedItem, type ReportBuilder } from './validation-report.js';
+import { SPLIT_NAMES } from '../versions/manifest.js';
+import { splitCode, splitOfCode } from '../splits/split-codes.js';
+import { CHECK_NAMES, type CheckName, type ValidationPolicy } from './validation-policy.js';
+import type { RelatedRef, ReportBuilder } from './validation-report.js';
 
-/** Where an item stands while the checks run. */
-export interface ItemState {
-  /** The check that left it out, if one did. */
-  skippedBy?: CheckName;
-  /** Its split now (leakage may have moved it). */
-  split?: Split;
+/** Where each item stands while the checks run, by index. */
+export interface ItemStates {
+  /** The check that left it out (CHECK_NAMES index + 1), 0 while it is in. */
+  skippedBy: Uint8Array;
+  /** Its split now, leakage may have moved it (see split-codes). */
+  split: Uint8Array;
 }
 
 export interface DuplicateContext {
-  items: readonly ValidationItem[];
-  states: ItemState[];
+  /** Per item: its label, an index into `labels`. */
+  label: Int32Array;
+  labels: readonly string[];
+  /** Per item: 1 when its split is settled (fixedSplit). */
+  fixed: Uint8Array;
+  states: ItemStates;
   policy: ValidationPolicy;
   report: ReportBuilder;
   /** Perceptual distance between two items (near groups only). */
@@ -37,6 +41,11 @@ const CHECKS = {
 
 const RELATED_SHOWN = 3;
 
+export function skip(states: ItemStates, i: number, check: CheckName, report: ReportBuilder): void {
+  states.skippedBy[i] = CHECK_NAMES.indexOf(check) + 1;
+  report.skipped(check, i);
+}
+
 /**
  * Applies the policy to one group of copies (byte-identical, or perceptually near), in this
  * order: conflicting labels first (skipped copies no longer leak), then leakage across splits
@@ -47,44 +56,36 @@ export function applyDuplicatePolicy(
   members: readonly number[],
   ctx: DuplicateContext,
 ): void {
-  const { items, states, policy, report } = ctx;
+  const { label, labels, fixed, states, policy, report } = ctx;
   const checks = CHECKS[kind];
-  const alive = () => members.filter((i) => !states[i]!.skippedBy);
-  const related = (i: number, group: readonly number[]): RelatedItem[] =>
+  const alive = () => members.filter((i) => !states.skippedBy[i]);
+  const splitOf = (i: number) => splitOfCode(states.split[i]!);
+  const related = (i: number, group: readonly number[]): RelatedRef[] =>
     group
       .filter((j) => j !== i)
       .slice(0, RELATED_SHOWN)
       .map((j) => {
-        const split = states[j]!.split;
+        const split = splitOf(j);
         const distance = ctx.distance?.(i, j);
-        return {
-          id: items[j]!.id,
-          source: sourceOf(items[j]!),
-          label: items[j]!.label,
-          ...(split ? { split } : {}),
-          ...(distance !== undefined ? { distance } : {}),
-        };
+        return { item: j, ...(split ? { split } : {}), ...(distance !== undefined ? { distance } : {}) };
       });
 
   let group = alive();
-  const labels = [...new Set(group.map((i) => items[i]!.label))];
-  if (labels.length > 1) {
+  const names = [...new Set(group.map((i) => labels[label[i]!]!))];
+  if (names.length > 1) {
     report.group(checks.conflict);
     const action = policy.checks[checks.conflict];
     for (const i of group) {
-      const message = `${group.length} ${checks.copies} labelled ${labels.join(', ')}`;
-      report.flag(checks.conflict, i, message, states[i]!.split, related(i, group), i === group[0]);
-      if (action === 'skip') {
-        states[i]!.skippedBy = checks.conflict;
-        report.skipped(checks.conflict, i);
-      }
+      const message = `${group.length} ${checks.copies} labelled ${names.join(', ')}`;
+      report.flag(checks.conflict, i, message, splitOf(i), related(i, group), i === group[0]);
+      if (action === 'skip') skip(states, i, checks.conflict, report);
     }
   }
 
   group = alive();
-  const splits = new Set<string>(group.map((i) => states[i]!.split ?? 'unassigned'));
+  const splits = new Set<string>(group.map((i) => splitOf(i) ?? 'unassigned'));
   // Copies go to the earliest split (train, val, test) among those already settled, if any.
-  const settled = group.filter((i) => items[i]!.fixedSplit && states[i]!.split).map((i) => states[i]!.split!);
+  const settled = group.filter((i) => fixed[i] && splitOf(i)).map((i) => splitOf(i)!);
   const candidates: ReadonlySet<string> = settled.length ? new Set(settled) : splits;
   const target = SPLIT_NAMES.find((s) => candidates.has(s));
   if (splits.size > 1 && target) {
@@ -92,9 +93,9 @@ export function applyDuplicatePolicy(
     const action = policy.checks[checks.leakage];
     const where = [...SPLIT_NAMES, 'unassigned'].filter((s) => splits.has(s)).join(', ');
     // The example is a copy that leaked (not one in the split they all go to).
-    const shown = group.find((i) => states[i]!.split !== target);
+    const shown = group.find((i) => splitOf(i) !== target);
     for (const i of group) {
-      const from = states[i]!.split;
+      const from = splitOf(i);
       const verb = action === 'move' ? `; moved to ${target}` : action === 'skip' ? '; skipped' : '';
       const message =
         from === target
@@ -102,40 +103,33 @@ export function applyDuplicatePolicy(
           : `${checks.copies} in ${where}${verb}`;
       report.flag(checks.leakage, i, message, from, related(i, group), i === shown);
       // Items of an existing version stay where they are (reported); only new copies follow them.
-      if (from === target || items[i]!.fixedSplit) continue;
+      if (from === target || fixed[i]) continue;
       if (action === 'move') {
-        states[i]!.split = target;
+        states.split[i] = splitCode(target);
         report.moved(checks.leakage);
-      } else if (action === 'skip') {
-        states[i]!.skippedBy = checks.leakage;
-        report.skipped(checks.leakage, i);
-      }
+      } else if (action === 'skip') skip(states, i, checks.leakage, report);
     }
   }
 
-  const byClassAndSplit = new Map<string, number[]>();
+  const byClassAndSplit = new Map<number, number[]>();
   for (const i of alive()) {
-    const key = `${items[i]!.label}\0${states[i]!.split ?? ''}`;
+    const key = label[i]! * 4 + states.split[i]!;
     const copies = byClassAndSplit.get(key);
     if (copies) copies.push(i);
     else byClassAndSplit.set(key, [i]);
   }
-  const settledFirst = (a: number, b: number) =>
-    Number(!!items[b]!.fixedSplit) - Number(!!items[a]!.fixedSplit) || a - b;
+  const settledFirst = (a: number, b: number) => fixed[b]! - fixed[a]! || a - b;
   for (const unordered of byClassAndSplit.values()) {
     if (unordered.length < 2) continue;
     // The copy that stays is one already in a version, else the first in input order.
     const copies = unordered.sort(settledFirst);
     report.group(checks.duplicate);
-    const skip = policy.checks[checks.duplicate] === 'skip';
+    const skipCopies = policy.checks[checks.duplicate] === 'skip';
     copies.forEach((i, n) => {
-      const outcome = skip ? (n === 0 ? '; this one is kept' : '; this copy is skipped') : '';
+      const outcome = skipCopies ? (n === 0 ? '; this one is kept' : '; this copy is skipped') : '';
       const message = `${copies.length} ${checks.copies} of one class${outcome}`;
-      report.flag(checks.duplicate, i, message, states[i]!.split, related(i, copies), n === 1);
-      if (skip && n > 0) {
-        states[i]!.skippedBy = checks.duplicate;
-        report.skipped(checks.duplicate, i);
-      }
+      report.flag(checks.duplicate, i, message, splitOf(i), related(i, copies), n === 1);
+      if (skipCopies && n > 0) skip(states, i, checks.duplicate, report);
     });
   }
 }

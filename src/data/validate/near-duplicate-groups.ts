@@ -14,11 +14,11 @@ export interface NearDuplicateGroups {
  * one group even if they are further from each other than from the original.
  */
 export function nearDuplicateGroups(
-  hashes: readonly PerceptualHash[],
+  hashes: readonly PerceptualHash[] | Uint32Array,
   maxDistance: number,
 ): NearDuplicateGroups {
   const index = new NearDuplicateIndex(hashes, maxDistance);
-  const parent = Int32Array.from({ length: hashes.length }, (_, i) => i);
+  const parent = Int32Array.from({ length: index.size }, (_, i) => i);
   const find = (x: number): number => {
     while (parent[x] !== x) {
       parent[x] = parent[parent[x]!]!;
@@ -35,7 +35,7 @@ export function nearDuplicateGroups(
     if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
   });
   const byRoot = new Map<number, number[]>();
-  for (let i = 0; i < hashes.length; i++) {
+  for (let i = 0; i < index.size; i++) {
     const root = find(i);
     // A root is the smallest index of its group, so it is met before the other members.
     if (root === i) byRoot.set(i, [i]);

@@ -13,6 +13,15 @@ function flipMasks(radius: number): Int32Array {
   return Int32Array.from(masks);
 }
 
+function hashWords(hashes: readonly PerceptualHash[]): Uint32Array {
+  const words = new Uint32Array(2 * hashes.length);
+  hashes.forEach((h, i) => {
+    words[2 * i] = h.hi;
+    words[2 * i + 1] = h.lo;
+  });
+  return words;
+}
+
 function band(words: Uint32Array, i: number, b: number): number {
   const word = words[2 * i + (b >> 1)]!;
   return b & 1 ? word & 0xffff : word >>> 16;
@@ -36,19 +45,16 @@ export class NearDuplicateIndex {
   readonly #starts: Int32Array[] = [];
   readonly #members: Int32Array[] = [];
 
-  constructor(hashes: readonly PerceptualHash[], maxDistance: number) {
+  /** `hashes` as objects, or as their words (hi, lo, hi, lo, ...) for a large collection. */
+  constructor(hashes: readonly PerceptualHash[] | Uint32Array, maxDistance: number) {
     if (!Number.isInteger(maxDistance) || maxDistance < 0 || maxDistance > MAX_NEAR_DISTANCE) {
       throw new RangeError(
         `the near-duplicate distance must be an integer in 0–${MAX_NEAR_DISTANCE}, got ${maxDistance}`,
       );
     }
-    this.size = hashes.length;
     this.maxDistance = maxDistance;
-    this.#words = new Uint32Array(2 * hashes.length);
-    hashes.forEach((h, i) => {
-      this.#words[2 * i] = h.hi;
-      this.#words[2 * i + 1] = h.lo;
-    });
+    this.#words = hashes instanceof Uint32Array ? hashes : hashWords(hashes);
+    this.size = this.#words.length / 2;
     this.#masks = flipMasks(Math.floor(maxDistance / BANDS));
     // Counting sort of the items by each band's value: two flat arrays per band, no Map.
     for (let b = 0; b < BANDS; b++) {

@@ -87,20 +87,39 @@ export function sourceOf(item: ValidationItem): string {
   return item.source ?? item.file ?? item.id;
 }
 
-/** Collects counts and examples while the checks run; items are referred to by index. */
+/** Another copy of an example's image, by its index among the items being validated. */
+export interface RelatedRef {
+  item: number;
+  split?: Split;
+  distance?: number;
+}
+
+/** What the report shows of an item it names. */
+export interface ItemName {
+  id: string;
+  source: string;
+}
+
+/**
+ * Collects counts and examples while the checks run. Items are referred to by index; the few
+ * that examples name get their id and source at the end (`nameExamples`), so the checks need
+ * nothing of an item but its label.
+ */
 export class ReportBuilder {
   readonly checks: Record<CheckName, CheckSummary>;
   readonly classes: Record<string, ClassSummary> = {};
-  readonly #items: readonly ValidationItem[];
+  readonly #labelOf: (index: number) => string;
   readonly #examples: number;
+  /** Examples and related items waiting for their item's id and source. */
+  readonly #unnamed: { item: number; into: { id?: string; source?: string } }[] = [];
 
-  constructor(items: readonly ValidationItem[], policy: ValidationPolicy) {
-    this.#items = items;
+  constructor(count: number, labelOf: (index: number) => string, policy: ValidationPolicy) {
+    this.#labelOf = labelOf;
     this.#examples = policy.examples;
     this.checks = Object.fromEntries(
       CHECK_NAMES.map((c) => [c, { action: policy.checks[c], found: 0, skipped: 0, moved: 0, examples: [] }]),
     ) as unknown as Record<CheckName, CheckSummary>;
-    for (const item of items) this.classOf(item.label).items++;
+    for (let i = 0; i < count; i++) this.classOf(labelOf(i)).items++;
   }
 
   classOf(label: string): ClassSummary {
@@ -117,23 +136,25 @@ export class ReportBuilder {
     index: number,
     message: string,
     split?: Split,
-    related?: RelatedItem[],
+    related?: RelatedRef[],
     example = true,
   ): void {
-    const item = this.#items[index]!;
+    const label = this.#labelOf(index);
     const summary = this.checks[check];
     summary.found++;
-    const counts = this.classOf(item.label).checks;
+    const counts = this.classOf(label).checks;
     counts[check] = (counts[check] ?? 0) + 1;
     if (example && summary.examples.length < this.#examples) {
-      summary.examples.push({
-        id: item.id,
-        source: sourceOf(item),
-        label: item.label,
+      const shown: ValidationExample = {
+        id: '',
+        source: '',
+        label,
         ...(split ? { split } : {}),
         message,
-        ...(related?.length ? { related } : {}),
-      });
+        ...(related?.length ? { related: related.map((r) => this.#related(r)) } : {}),
+      };
+      this.#toName(index, shown);
+      summary.examples.push(shown);
     }
   }
 
@@ -153,7 +174,7 @@ export class ReportBuilder {
 
   skipped(check: CheckName, index: number): void {
     this.checks[check].skipped++;
-    this.classOf(this.#items[index]!.label).skipped++;
+    this.classOf(this.#labelOf(index)).skipped++;
   }
 
   moved(check: CheckName): void {
@@ -163,5 +184,29 @@ export class ReportBuilder {
   /** Checks set to fail that found something. */
   failed(): CheckName[] {
     return CHECK_NAMES.filter((c) => this.checks[c].action === 'fail' && this.checks[c].found > 0);
+  }
+
+  /** Gives the items the examples show their ids and sources. */
+  async nameExamples(name: (items: readonly number[]) => Promise<ItemName[]>): Promise<void> {
+    const names = await name(this.#unnamed.map((u) => u.item));
+    this.#unnamed.forEach((u, n) => Object.assign(u.into, names[n]));
+    this.#unnamed.length = 0;
+  }
+
+  /** `into` holds placeholders for the id and source (so its keys keep their order) until nameExamples. */
+  #toName(item: number, into: { id?: string; source?: string }): void {
+    this.#unnamed.push({ item, into });
+  }
+
+  #related(r: RelatedRef): RelatedItem {
+    const related: RelatedItem = {
+      id: '',
+      source: '',
+      label: this.#labelOf(r.item),
+      ...(r.split ? { split: r.split } : {}),
+      ...(r.distance !== undefined ? { distance: r.distance } : {}),
+    };
+    this.#toName(r.item, related);
+    return related;
   }
 }

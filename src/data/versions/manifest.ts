@@ -29,18 +29,24 @@ export type ManifestItem = z.output<typeof manifestItemSchema>;
 const MANIFEST_KEYS = Object.keys(manifestItemSchema.shape) as (keyof ManifestItem)[];
 const CHUNK = 64 * 1024;
 
+/** An item's line of the canonical manifest: keys in schema order, one JSON object, a newline. */
+export function manifestLine(item: ManifestItem): string {
+  const line: Partial<ManifestItem> = {};
+  for (const k of MANIFEST_KEYS) if (item[k] !== undefined) Object.assign(line, { [k]: item[k] });
+  return `${JSON.stringify(line)}\n`;
+}
+
+const byId = (a: ManifestItem, b: ManifestItem) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /**
  * The canonical manifest, produced in chunks so a large one is hashed and stored without ever
- * being one string: items sorted by id, keys in schema order, one JSON object per line.
+ * being one string: items sorted by id, one line each (manifestLine).
  */
 export function* manifestChunks(items: readonly ManifestItem[]): Generator<Uint8Array> {
   const encoder = new TextEncoder();
-  const sorted = [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   let pending = '';
-  for (const item of sorted) {
-    const line: Partial<ManifestItem> = {};
-    for (const k of MANIFEST_KEYS) if (item[k] !== undefined) Object.assign(line, { [k]: item[k] });
-    pending += `${JSON.stringify(line)}\n`;
+  for (const item of [...items].sort(byId)) {
+    pending += manifestLine(item);
     if (pending.length >= CHUNK) {
       yield encoder.encode(pending);
       pending = '';
@@ -59,23 +65,26 @@ export function manifestId(serialized: string): string {
   return createHash('sha256').update(serialized).digest('hex');
 }
 
+/** One line of a manifest, checked; `n` counts the manifest's non-empty lines from 1. */
+export function parseManifestLine(line: string, n: number, source = 'manifest'): ManifestItem {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    throw new LoupeError('CORRUPT_FILE', `${source}, line ${n}: not JSON`, undefined, { cause: e });
+  }
+  const r = manifestItemSchema.safeParse(value);
+  if (!r.success)
+    throw new LoupeError(
+      'CORRUPT_FILE',
+      `${source}, line ${n}: ${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`,
+    );
+  return r.data;
+}
+
 export function parseManifest(text: string, source = 'manifest'): ManifestItem[] {
   return text
     .split('\n')
     .filter((l) => l.trim())
-    .map((line, i) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch (e) {
-        throw new LoupeError('CORRUPT_FILE', `${source}, line ${i + 1}: not JSON`, undefined, { cause: e });
-      }
-      const r = manifestItemSchema.safeParse(value);
-      if (!r.success)
-        throw new LoupeError(
-          'CORRUPT_FILE',
-          `${source}, line ${i + 1}: ${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`,
-        );
-      return r.data;
-    });
+    .map((line, i) => parseManifestLine(line, i + 1, source));
 }

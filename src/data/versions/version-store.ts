@@ -1,8 +1,17 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { LoupeError } from '../../errors/loupe-error.js';
 import type { BlobStore } from '../../store/blob-store.js';
 import type { Database } from '../../store/database.js';
 import type { DatasetVersionsTable } from '../../store/schema.js';
-import { manifestChunks, manifestId, parseManifest, SPLIT_NAMES, type ManifestItem } from './manifest.js';
+import {
+  manifestChunks,
+  manifestId,
+  parseManifest,
+  parseManifestLine,
+  SPLIT_NAMES,
+  type ManifestItem,
+} from './manifest.js';
 
 export type VersionRow = Omit<DatasetVersionsTable, 'seq'> & { seq: number };
 
@@ -14,7 +23,7 @@ export interface VersionSummary {
 }
 
 export function summarize(
-  items: readonly ManifestItem[],
+  items: Iterable<Pick<ManifestItem, 'label' | 'split'>>,
   extra: Record<string, unknown> = {},
 ): VersionSummary {
   const classes: VersionSummary['classes'] = {};
@@ -23,6 +32,14 @@ export function summarize(
     c[item.split] = (c[item.split] ?? 0) + 1;
   }
   return { classes, sources: [], ...extra };
+}
+
+/** A manifest on its way into the store, and what the version's row says about it. */
+export interface ManifestToSave {
+  /** The canonical manifest text (manifestChunks), in chunks. */
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  itemCount: number;
+  summary: VersionSummary;
 }
 
 /**
@@ -35,6 +52,21 @@ export async function saveVersion(
   items: readonly ManifestItem[],
   o: { parent?: string; summary?: Record<string, unknown> } = {},
 ): Promise<{ id: string; created: boolean; row: VersionRow }> {
+  const manifest = {
+    chunks: manifestChunks(items),
+    itemCount: items.length,
+    summary: summarize(items, o.summary),
+  };
+  return saveManifest(store, dataset, manifest, o.parent);
+}
+
+/** saveVersion for a manifest streamed in, so a large dataset is never all in memory. */
+export async function saveManifest(
+  store: { db: Database; blobs: BlobStore },
+  dataset: string,
+  manifest: ManifestToSave,
+  parent?: string,
+): Promise<{ id: string; created: boolean; row: VersionRow }> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(dataset)) {
     throw new LoupeError(
       'INVALID_ARGUMENT',
@@ -42,14 +74,13 @@ export async function saveVersion(
     );
   }
   // The manifest's blob hash is its id: both are the SHA-256 of the canonical text.
-  const { hash: id } = await store.blobs.putStream(manifestChunks(items));
+  const { hash: id } = await store.blobs.putStream(manifest.chunks);
   const existing = await store.db
     .selectFrom('dataset_versions')
     .selectAll()
     .where('id', '=', id)
     .executeTakeFirst();
   if (existing) return { id, created: false, row: existing };
-  const summary = summarize(items, o.summary);
   const row = await store.db.transaction().execute(async (tx) => {
     const last = await tx
       .selectFrom('dataset_versions')
@@ -58,11 +89,11 @@ export async function saveVersion(
     const values = {
       id,
       dataset,
-      parent: o.parent ?? null,
+      parent: parent ?? null,
       manifest_blob: id,
-      item_count: items.length,
-      class_count: Object.keys(summary.classes).length,
-      summary: JSON.stringify(summary),
+      item_count: manifest.itemCount,
+      class_count: Object.keys(manifest.summary.classes).length,
+      summary: JSON.stringify(manifest.summary),
       created_at: new Date().toISOString(),
       seq: Number(last?.seq ?? 0) + 1,
     };
@@ -101,17 +132,40 @@ export async function resolveVersion(db: Database, ref: string): Promise<Version
   throw new LoupeError('NOT_FOUND', `no dataset or version "${ref}"; \`loupe data ls\` lists them`);
 }
 
+function tampered(row: VersionRow): LoupeError {
+  return new LoupeError(
+    'CORRUPT_FILE',
+    `the manifest of version ${row.id.slice(0, 12)} does not match its id (tampered or damaged)`,
+  );
+}
+
 export async function readVersionItems(
   store: { blobs: BlobStore },
   row: VersionRow,
 ): Promise<ManifestItem[]> {
   const text = new TextDecoder().decode(await store.blobs.get(row.manifest_blob));
-  if (manifestId(text) !== row.id)
-    throw new LoupeError(
-      'CORRUPT_FILE',
-      `the manifest of version ${row.id.slice(0, 12)} does not match its id (tampered or damaged)`,
-    );
+  if (manifestId(text) !== row.id) throw tampered(row);
   return parseManifest(text, `manifest of ${row.id.slice(0, 12)}`);
+}
+
+/** A version's items one at a time, read from the file as they are used. */
+export async function* streamVersionItems(
+  store: { blobs: BlobStore },
+  row: VersionRow,
+): AsyncGenerator<ManifestItem> {
+  if (!(await store.blobs.has(row.manifest_blob)))
+    throw new LoupeError('NOT_FOUND', `blob ${row.manifest_blob} is not in the store`, {
+      hash: row.manifest_blob,
+    });
+  // Checked before a line is used: a damaged manifest must not half-enter anything.
+  if (!(await store.blobs.verify(row.manifest_blob))) throw tampered(row);
+  const lines = createInterface({
+    input: createReadStream(store.blobs.pathOf(row.manifest_blob)),
+    crlfDelay: Infinity,
+  });
+  let n = 0;
+  for await (const line of lines)
+    if (line.trim()) yield parseManifestLine(line, ++n, `manifest of ${row.id.slice(0, 12)}`);
 }
 
 export interface VersionDiff {
