@@ -24,6 +24,7 @@ import { renderReport, type BenchResult } from './lib/report.js';
 import { benchMobileNetV2 } from './mobilenet-v2.js';
 import { benchProbeTune } from './probe-tune.js';
 import { benchProbeVsScratch } from './probe-vs-scratch.js';
+import { benchServe } from './serve.js';
 
 // Both sides run with the same BLAS setting, set before the addon loads and inherited by the
 // Python baselines: unset, OpenBLAS threads fight libtorch's (see DESIGN.md).
@@ -37,6 +38,7 @@ const BENCHES = {
   'probe-vs-scratch': benchProbeVsScratch,
   download: benchDownload,
   ingest: benchIngest,
+  serve: benchServe,
 } as const;
 type BenchName = keyof typeof BENCHES;
 
