@@ -17,7 +17,7 @@ import { readModelFile } from '../src/registry/model-files.js';
 import { promote } from '../src/registry/promote.js';
 import { registerRun } from '../src/registry/register-model.js';
 import { getRun, runArtifacts } from '../src/track/run-store.js';
-import { trainConfigSchema } from '../src/train/config/train-config.js';
+import { demoTrainConfig } from '../src/cli/commands/demo.js';
 import { trainModel } from '../src/train/train-run.js';
 import { initWorkspace, openWorkspace } from '../src/workspace/workspace.js';
 import type { BenchOptions } from './fashion-mnist.js';
@@ -89,24 +89,11 @@ export async function prepareWorkspace(
       dataset: 'fashion-sample',
       source: `folder ${data}`,
     });
-    const config = trainConfigSchema.parse({
-      mode: 'scratch',
-      data: report.version,
+    const config = demoTrainConfig(report.version, {
       epochs: o.epochs,
       batchSize: 64,
+      lr: 2e-3,
       seed: o.seed,
-      optimizer: { type: 'adam', lr: 2e-3, weightDecay: 0 },
-      schedule: { type: 'cosine', warmupEpochs: 1 },
-      earlyStopping: { patience: 0 },
-      trainMetricsSample: 512,
-      scratch: {
-        input: { size: 28, channels: 1 },
-        filters: [32, 64],
-        convsPerBlock: 1,
-        classifier: [128],
-        batchnorm: false,
-        dropout: 0,
-      },
     });
     const run = await trainModel(ws, { config });
     const registered = await registerRun(ws, run.runId, { name: 'fashion', reason: 'bench/serve.ts' });

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { createServer, type LoupeServer, type ServerOptions } from '../../src/serve/server.js';
 import { serveConfigSchema } from '../../src/serve/serve-config.js';
 import type { Workspace } from '../../src/workspace/workspace.js';
+import type { Problem } from '../../src/serve/problem.js';
 
 /** A `loupe serve` server on 127.0.0.1, on a free port, and its base URL. */
 export interface RunningServer extends LoupeServer {
@@ -148,15 +149,7 @@ export class LocalSites {
 }
 
 /** The body of an RFC 9457 problem response, after checking its status and content type. */
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  instance: string;
-  request_id: string;
-}
+export type ProblemBody = Problem;
 
 /** Checks that `res` is a problem+json with `status` whose detail matches `detail`; returns it. */
 export async function expectProblem(res: Response, status: number, detail: RegExp): Promise<ProblemBody> {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { folderCandidates } from '../../data/ingest/from-folder.js';
 import { ingest } from '../../data/ingest/ingest.js';
-import { trainConfigSchema } from '../../train/config/train-config.js';
+import { trainConfigSchema, type TrainConfig } from '../../train/config/train-config.js';
 import { trainModel, type TrainOutcome } from '../../train/train-run.js';
 import { runGate } from '../../registry/gate/run-gate.js';
 import { readModelFile } from '../../registry/model-files.js';
@@ -33,6 +33,35 @@ export interface DemoOptions {
   servePort?: number;
 }
 
+/**
+ * The demo's recipe: a small CNN on 28×28 grey images, Adam with cosine decay. The serving
+ * benchmark trains the same model, so what it measures is what the demo serves.
+ */
+export function demoTrainConfig(
+  data: string,
+  o: { epochs: number; batchSize: number; lr: number; seed: number },
+): TrainConfig {
+  return trainConfigSchema.parse({
+    mode: 'scratch',
+    data,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    seed: o.seed,
+    optimizer: { type: 'adam', lr: o.lr, weightDecay: 0 },
+    schedule: { type: 'cosine', warmupEpochs: 1 },
+    earlyStopping: { patience: 0 },
+    trainMetricsSample: 512,
+    scratch: {
+      input: { size: 28, channels: 1 },
+      filters: [32, 64],
+      convsPerBlock: 1,
+      classifier: [128],
+      batchnorm: false,
+      dropout: 0,
+    },
+  });
+}
+
 export interface DemoResult {
   run: TrainOutcome;
   testAccuracy: number;
@@ -59,25 +88,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     log(
       `dataset  ${report.dataset} @ ${report.version.slice(0, 12)} in ${path.relative(process.cwd(), ws.root) || '.'}: ${report.items.after} images ${report.created ? 'ingested and validated' : '(already ingested)'} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
     );
-    const config = trainConfigSchema.parse({
-      mode: 'scratch',
-      data: report.version,
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      seed: o.seed,
-      optimizer: { type: 'adam', lr: o.lr, weightDecay: 0 },
-      schedule: { type: 'cosine', warmupEpochs: 1 },
-      earlyStopping: { patience: 0 },
-      trainMetricsSample: 512,
-      scratch: {
-        input: { size: 28, channels: 1 },
-        filters: [32, 64],
-        convsPerBlock: 1,
-        classifier: [128],
-        batchnorm: false,
-        dropout: 0,
-      },
-    });
+    const config = demoTrainConfig(report.version, o);
     const run = await trainModel(ws, {
       config,
       onEvent: trainReporter(log),
