@@ -229,6 +229,46 @@ export interface PredictionsTable {
   request_id: string;
 }
 
+export const FEEDBACK_CHANNELS = ['review', 'organiser', 'annotator', 'api'] as const;
+export type FeedbackChannel = (typeof FEEDBACK_CHANNELS)[number];
+export const FEEDBACK_ACTIONS = ['accept', 'correct', 'skip', 'delete'] as const;
+export type FeedbackAction = (typeof FEEDBACK_ACTIONS)[number];
+
+/**
+ * A person's decision about one input (or one segment of a recording): the label they gave it,
+ * with the provenance of the prediction they judged. Accepted and corrected rows become items of
+ * the next dataset version; that version's id is then written here.
+ */
+export interface FeedbackTable {
+  id: Generated<number>;
+  at: string;
+  /** Who decided: a user's email, or an API key's id. */
+  actor: string;
+  channel: FeedbackChannel;
+  action: FeedbackAction;
+  /** The model and version whose prediction was judged; null when there was none. */
+  model: string | null;
+  version: number | null;
+  prediction_id: number | null;
+  request_id: string | null;
+  /** SHA-256 of the input bytes. */
+  input_hash: string;
+  /** The input's blob, when its bytes are in the blob store (needed to become a dataset item). */
+  input_blob: string | null;
+  media: 'image' | 'audio';
+  /** Seconds into the recording, for audio segments. */
+  segment_start: number | null;
+  segment_end: number | null;
+  /** The original prediction and its probability. */
+  predicted: string | null;
+  confidence: number | null;
+  /** The decided class; null for skip and delete. */
+  label: string | null;
+  note: string | null;
+  /** The dataset version this decision went into; null while pending. */
+  dataset_version: string | null;
+}
+
 export interface DatabaseSchema {
   downloads: DownloadsTable;
   dataset_versions: DatasetVersionsTable;
@@ -243,4 +283,5 @@ export interface DatabaseSchema {
   registry_audit: RegistryAuditTable;
   api_keys: ApiKeysTable;
   predictions: PredictionsTable;
+  feedback: FeedbackTable;
 }
