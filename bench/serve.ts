@@ -23,7 +23,7 @@ import { initWorkspace, openWorkspace } from '../src/workspace/workspace.js';
 import type { BenchOptions } from './fashion-mnist.js';
 import { addPythonVersions } from './lib/machine.js';
 import { PYTHON } from './lib/python-baseline.js';
-import type { BenchResult, Side } from './lib/report.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 import { secondsSince } from './lib/stats.js';
 
 const require = createRequire(import.meta.url);
@@ -274,9 +274,19 @@ export async function startLoupe(w: ServedWorkspace, s: LoupeSettings): Promise<
 export type FastApiHandler = 'sync' | 'async';
 const HANDLER_LABEL: Record<FastApiHandler, string> = { async: 'async def', sync: 'def' };
 
+/** How the baseline is run: its handler, and uvicorn worker processes (each with cores ÷ workers torch threads). */
+export interface FastApiSetup {
+  handler: FastApiHandler;
+  workers: number;
+}
+const setupLabel = (f: FastApiSetup) =>
+  `${HANDLER_LABEL[f.handler]} handler${f.workers > 1 ? `, ${f.workers} workers` : ''}`;
+const setupKey = (f: FastApiSetup) =>
+  `${HANDLER_LABEL[f.handler].replace(' ', '_')}_handler${f.workers > 1 ? `_${f.workers}_workers` : ''}`;
+
 export async function startFastApi(
   w: ServedWorkspace,
-  o: { threads: number; handler?: FastApiHandler },
+  o: { threads: number; handler?: FastApiHandler; workers?: number },
 ): Promise<RunningServer> {
   if (!existsSync(PYTHON))
     throw new LoupeError(
@@ -295,6 +305,7 @@ export async function startFastApi(
       `--port=${port}`,
       `--threads=${o.threads}`,
       `--handler=${o.handler ?? 'async'}`,
+      `--workers=${o.workers ?? 1}`,
     ],
     { cwd: w.dir, readyUrl: `${base}/health`, predictUrl: `${base}/predict` },
   );
@@ -323,25 +334,48 @@ type Autocannon = (o: {
   timeout: number;
 }) => AutocannonInstance;
 
-/** The server's resident memory, threads included (they share the process's address space). */
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
+/** A process and its descendants (uvicorn's worker processes), from /proc's children lists. */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${out[i]}/task`))
+        for (const child of readFileSync(`/proc/${out[i]}/task/${task}/children`, 'utf8').split(' '))
+          if (child.trim()) out.push(Number(child));
+    } catch {
+      // exited meanwhile
+    }
   }
+  return out;
 }
 
-/** User + system CPU seconds the process has used, all its threads. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-  } catch {
-    return Number.NaN;
+/** The server's resident memory, its threads (one address space) and worker processes included. */
+function rssMiB(pid: number): number {
+  let kib = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      kib += m ? Number(m[1]) : 0;
+    } catch {
+      // exited meanwhile
+    }
   }
+  return kib ? kib / 1024 : Number.NaN;
+}
+
+/** User + system CPU seconds the server has used: all threads, worker processes included. */
+function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / CLOCK_TICKS;
 }
 /** USER_HZ, 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
@@ -361,6 +395,8 @@ export interface LoadResult {
   cpu_ms_per_req: number;
   /** Cores the server kept busy on average. */
   cpu_cores: number;
+  /** Cores the load generator (autocannon, this process) kept busy: with the server's, at most the machine's. */
+  loadgen_cores: number;
   rss_max_mib: number;
   rss_idle_mib: number;
   /** The machine's 1-minute load average when the run ended (other work shows up here). */
@@ -405,6 +441,7 @@ export async function loadTest(
   }, 200);
   const latencies: number[] = [];
   const cpu0 = cpuSeconds(server.pid);
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   let counts: { non2xx: number; errors: number };
   try {
@@ -414,6 +451,7 @@ export async function loadTest(
   }
   const seconds = secondsSince(t0);
   const cpu = cpuSeconds(server.pid) - cpu0;
+  const own = process.cpuUsage(own0);
   rssMax = Math.max(rssMax, rssMiB(server.pid));
   latencies.sort((a, b) => a - b);
   return {
@@ -426,6 +464,7 @@ export async function loadTest(
     errors: counts.errors,
     cpu_ms_per_req: (1000 * cpu) / Math.max(1, latencies.length),
     cpu_cores: cpu / seconds,
+    loadgen_cores: (own.user + own.system) / 1e6 / seconds,
     rss_max_mib: rssMax,
     rss_idle_mib: rssIdle,
     load_1m: os.loadavg()[0]!,
@@ -498,9 +537,17 @@ export async function benchServe(o: BenchOptions): Promise<BenchResult> {
   if (staleNote) console.error(`bench serve: warning: ${staleNote}`);
   const cores = os.availableParallelism();
   // Two ways to write the FastAPI handler, and which is faster depends on the machine (see
-  // docs/benchmarks.md): the full run measures both and compares against the faster at each
-  // concurrency, so the baseline is never the weaker one. The quick mode runs one.
-  const handlers: FastApiHandler[] = o.quick ? ['async'] : ['async', 'sync'];
+  // docs/benchmarks.md): the full run measures both in one uvicorn worker, as FastAPI is most
+  // often run, and compares against the faster at each concurrency, so the baseline is never the
+  // weaker one. It also measures one worker process per core, the peer setup of a server that
+  // uses every core, and reports the ratios against it separately. The quick mode runs one.
+  const single: FastApiSetup[] = o.quick
+    ? [{ handler: 'async', workers: 1 }]
+    : [
+        { handler: 'async', workers: 1 },
+        { handler: 'sync', workers: 1 },
+      ];
+  const setups: FastApiSetup[] = o.quick ? single : [...single, { handler: 'async', workers: cores }];
   const cfg = {
     sample: path.relative(root, SAMPLE),
     network: 'conv32-pool-conv64-pool-dense128-dense10 (the demo scratch CNN, 28×28 grey)',
@@ -513,10 +560,13 @@ export async function benchServe(o: BenchOptions): Promise<BenchResult> {
     concurrency: [...CONCURRENCY],
     loupe: { ...LOUPE_SETTINGS, queueLimit: 512, predictionLog: 'on (the default)' },
     fastapi: {
-      workers: 1,
-      torchThreads: cores,
-      handlers: handlers.map((h) => HANDLER_LABEL[h]),
-      /** The handler each concurrency's ratios compare against: the faster one in this run. */
+      /** Torch threads per worker process: the cores, shared out among the workers. */
+      setups: setups.map((f) => ({
+        ...f,
+        label: setupLabel(f),
+        torchThreads: Math.max(1, cores / f.workers),
+      })),
+      /** The one-worker setup each concurrency's ratios compare against: the faster one in this run. */
       baseline: {} as Record<string, string>,
       http: 'uvicorn h11 + asyncio (uvloop and httptools are not installed)',
       uvicorn: null as string | null,
@@ -564,18 +614,19 @@ export async function benchServe(o: BenchOptions): Promise<BenchResult> {
       }),
     );
 
-    const fastapi = new Map<FastApiHandler, { answer: Prediction[]; runs: Map<number, LoadResult> }>();
-    for (const handler of handlers) {
+    const fastapi = new Map<FastApiSetup, { answer: Prediction[]; runs: Map<number, LoadResult> }>();
+    for (const setup of setups) {
+      const threads = Math.max(1, cores / setup.workers);
       fastapi.set(
-        handler,
-        await run(await startFastApi(w, { threads: cores, handler }), async (s) => {
+        setup,
+        await run(await startFastApi(w, { threads, ...setup }), async (s) => {
           const info = JSON.parse(s.stdout().trim().split('\n')[0] ?? '{}') as Record<string, unknown>;
           addPythonVersions(o.machine, info);
           cfg.fastapi.uvicorn = typeof info.uvicorn_version === 'string' ? info.uvicorn_version : null;
-          if (info.threads !== cores)
+          if (info.threads !== threads)
             throw new LoupeError(
               'NATIVE_ERROR',
-              `the baseline runs ${String(info.threads)} torch threads, not ${cores}`,
+              `the baseline runs ${String(info.threads)} torch threads, not ${threads}`,
             );
           return { answer: await predictOnce(s, payload), runs: await measure(s, payload, cfg) };
         }),
@@ -600,27 +651,26 @@ export async function benchServe(o: BenchOptions): Promise<BenchResult> {
 
     const sides: Record<string, Side> = {};
     for (const c of CONCURRENCY) sides[`loupe serve, c=${c}`] = { ...loupeRuns.get(c)!, ...batches.get(c) };
-    for (const [handler, r] of fastapi)
+    for (const [setup, r] of fastapi)
       for (const c of CONCURRENCY)
-        sides[`fastapi + pytorch (${HANDLER_LABEL[handler]} handler), c=${c}`] = { ...r.runs.get(c)! };
-    // Ratios are Loupe ÷ the faster FastAPI handler at that concurrency; the _vs_ ones name a handler.
+        sides[`fastapi + pytorch (${setupLabel(setup)}), c=${c}`] = { ...r.runs.get(c)! };
+    // Ratios are Loupe ÷ the faster one-worker FastAPI at that concurrency; the _vs_ ones name a setup.
     const ratios: Record<string, number> = {};
     for (const c of [32, 1]) {
       const l = loupeRuns.get(c)!;
-      const [bestHandler, best] = [...fastapi].reduce((a, b) =>
-        b[1].runs.get(c)!.rps > a[1].runs.get(c)!.rps ? b : a,
-      );
+      const [bestSetup, best] = [...fastapi]
+        .filter(([f]) => f.workers === 1)
+        .reduce((a, b) => (b[1].runs.get(c)!.rps > a[1].runs.get(c)!.rps ? b : a));
       const f = best.runs.get(c)!;
-      cfg.fastapi.baseline[`c${c}`] = HANDLER_LABEL[bestHandler];
+      cfg.fastapi.baseline[`c${c}`] = setupLabel(bestSetup);
       ratios[`rps_ratio_c${c}`] = l.rps / f.rps;
       ratios[`p99_ratio_c${c}`] = l.p99_ms / f.p99_ms;
       ratios[`p50_ratio_c${c}`] = l.p50_ms / f.p50_ms;
       ratios[`cpu_per_request_ratio_c${c}`] = l.cpu_ms_per_req / f.cpu_ms_per_req;
       if (fastapi.size > 1)
-        for (const [handler, r] of fastapi) {
-          const key = HANDLER_LABEL[handler].replace(' ', '_');
-          ratios[`rps_ratio_c${c}_vs_${key}_handler`] = l.rps / r.runs.get(c)!.rps;
-          ratios[`p99_ratio_c${c}_vs_${key}_handler`] = l.p99_ms / r.runs.get(c)!.p99_ms;
+        for (const [setup, r] of fastapi) {
+          ratios[`rps_ratio_c${c}_vs_${setupKey(setup)}`] = l.rps / r.runs.get(c)!.rps;
+          ratios[`p99_ratio_c${c}_vs_${setupKey(setup)}`] = l.p99_ms / r.runs.get(c)!.p99_ms;
         }
     }
     const rssMax = (runs: LoadResult[]) => Math.max(...runs.map((r) => r.rss_max_mib));
@@ -631,10 +681,7 @@ export async function benchServe(o: BenchOptions): Promise<BenchResult> {
     return {
       name: 'serve',
       title: `Serving one model over HTTP: loupe serve vs FastAPI + uvicorn + PyTorch, one ${jpeg.length}-byte JPEG per request, ${cfg.durationS} s per concurrency`,
-      quick: o.quick,
-      date: new Date().toISOString(),
-      durationS: secondsSince(started),
-      machine: o.machine,
+      ...runFacts(o, started),
       config: {
         ...cfg,
         trainImages: w.trainImages,
@@ -650,6 +697,8 @@ export async function benchServe(o: BenchOptions): Promise<BenchResult> {
         { key: 'p50_ms', label: 'p50 ms', digits: 2 },
         { key: 'p99_ms', label: 'p99 ms', digits: 2 },
         { key: 'cpu_ms_per_req', label: 'server CPU ms/req', digits: 2 },
+        { key: 'cpu_cores', label: 'server cores', digits: 2 },
+        { key: 'loadgen_cores', label: 'load generator cores', digits: 2 },
         { key: 'rss_max_mib', label: 'peak RSS MiB', digits: 0 },
         { key: 'mean_batch', label: 'mean batch', digits: 1 },
       ],
@@ -658,13 +707,13 @@ export async function benchServe(o: BenchOptions): Promise<BenchResult> {
       notes: [
         `Each server runs alone on 127.0.0.1 as a child process, loaded by autocannon (in the benchmark's own process, on the same ${cores} cores) with multipart POSTs of the same JPEG: ${cfg.warmupS} s warm-up, then ${cfg.durationS} s per concurrency; every response must be 2xx.`,
         `loupe serve: node bin/loupe.js serve --log-level warn --threads ${LOUPE_SETTINGS.threads}, serve.batching maxBatch ${LOUPE_SETTINGS.maxBatch}, maxWaitMs ${LOUPE_SETTINGS.maxWaitMs}; everything else the workspace defaults (prediction log, metrics). Route /v1/models/${w.model}/predict.`,
-        `FastAPI: one uvicorn worker (the default), torch.set_num_threads(${cores}), uvicorn ${cfg.fastapi.uvicorn ?? '?'} with h11 and asyncio (uvicorn[standard]'s uvloop and httptools are not installed); the async def handler does the work on the event loop, the def handler in FastAPI's threadpool (its advice for blocking work). Same weights (the run's model.safetensors), preprocessing and temperature: both servers answer the same top-5 (largest probability difference ${probDiff.toExponential(1)}).`,
-        `Ratios without a handler in their name are Loupe ÷ the faster FastAPI handler at that concurrency: ${Object.entries(
+        `FastAPI: one uvicorn worker (the default) with torch.set_num_threads(${cores})${setups.some((f) => f.workers > 1) ? `, and ${cores} workers (uvicorn's process manager) with one torch thread each` : ''}; uvicorn ${cfg.fastapi.uvicorn ?? '?'} with h11 and asyncio (uvicorn[standard]'s uvloop and httptools are not installed); the async def handler does the work on the event loop, the def handler in FastAPI's threadpool (its advice for blocking work). Same weights (the run's model.safetensors), preprocessing and temperature: both servers answer the same top-5 (largest probability difference ${probDiff.toExponential(1)}).`,
+        `Ratios without a setup in their name are Loupe ÷ the faster one-worker FastAPI at that concurrency: ${Object.entries(
           cfg.fastapi.baseline,
         )
           .map(([c, h]) => `${h} at ${c}`)
           .join(', ')}.`,
-        "Server CPU ms/req is the server process's user + system time over the measured run ÷ requests answered (all threads). Peak RSS is the largest VmRSS sampled every 200 ms during the measured runs (Loupe's inference worker is a thread of the same process).",
+        "Server CPU ms/req is the server's user + system time over the measured run ÷ requests answered (all threads, and all processes with several uvicorn workers). Peak RSS is the largest VmRSS (summed over the processes) sampled every 200 ms during the measured runs (Loupe's inference worker is a thread of the same process).",
         `1-minute load average at the end: ${load[0]!.toFixed(2)} on ${cores} cores.`,
       ],
     };

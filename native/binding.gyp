@@ -22,6 +22,18 @@
           "libraries": ["-L<(libtorch_dir)/lib", "-Wl,-rpath,<(libtorch_dir)/lib", "-ltorch", "-ltorch_cpu", "-lc10"]
         }]
       ]
+    },
+    {
+      # The serving decoder (src/serve/inference/fast-decoder.ts): libjpeg-turbo and libpng only,
+      # so loading it does not map libtorch into the server.
+      "target_name": "loupe_image",
+      "sources": ["src/image_addon.cc", "src/image_jpeg.cc", "src/image_png.cc", "src/image_pack.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wno-unused-parameter", "-Wno-clobbered"],
+      "libraries": ["-ljpeg", "-lpng16"]
     }
   ]
 }

@@ -16,13 +16,16 @@ python3-multipart, torch and PIL:
     fastapi_serve.py --weights model.safetensors --model model.json --port 8000 --threads 2
 
 model.json holds {"classes": [...], "inputs": {...}, "temperature": T} as the packaged ONNX
-file's metadata records them. One uvicorn worker on 127.0.0.1, the common default.
+file's metadata records them. One uvicorn worker on 127.0.0.1 by default, the common setup;
+--workers 2 runs uvicorn's process manager with one model per worker process (give each
+--threads cores / workers).
 """
 import argparse
 import io
 import json
 import os
 import platform
+import socket
 import struct
 from collections import OrderedDict
 
@@ -165,6 +168,33 @@ def create_app(weights, model_json, top_k):
     return app, classify
 
 
+def build_app(a):
+    """The app with its /predict route, as the arguments say."""
+    torch.set_num_threads(a.threads)
+    app, classify = create_app(a.weights, a.model, a.top_k)
+    if a.handler == "async":
+
+        @app.post("/predict")
+        async def predict(file: UploadFile = File(...)):
+            return classify(await file.read())
+
+    else:
+
+        @app.post("/predict")
+        def predict(file: UploadFile = File(...)):
+            return classify(file.file.read())
+
+    return app
+
+
+ARGS_ENV = "LOUPE_FASTAPI_SERVE_ARGS"
+
+
+def app_from_env():
+    """The app factory uvicorn's worker processes call (--workers > 1): they import this module."""
+    return build_app(argparse.Namespace(**json.loads(os.environ[ARGS_ENV])))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--weights", required=True)
@@ -180,22 +210,12 @@ def main():
         help="async: `async def`, the work done on the event loop, as most model-serving examples do; "
         "sync: a plain `def` handler, which FastAPI runs in its threadpool (its advice for blocking work)",
     )
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     a = p.parse_args()
 
+    # With several workers, each builds its own; the manager process holds no model.
+    app = build_app(a) if a.workers == 1 else None
     torch.set_num_threads(a.threads)
-    app, classify = create_app(a.weights, a.model, a.top_k)
-    if a.handler == "async":
-
-        @app.post("/predict")
-        async def predict(file: UploadFile = File(...)):
-            return classify(await file.read())
-
-    else:
-
-        @app.post("/predict")
-        def predict(file: UploadFile = File(...)):
-            return classify(file.file.read())
-
     print(
         json.dumps(
             {
@@ -204,11 +224,37 @@ def main():
                 "uvicorn_version": uvicorn.__version__,
                 "threads": torch.get_num_threads(),
                 "handler": a.handler,
+                "workers": a.workers,
             }
         ),
         flush=True,
     )
-    uvicorn.run(app, host=a.host, port=a.port, workers=1, log_level="warning", access_log=False)
+    if a.workers == 1:
+        uvicorn.run(app, host=a.host, port=a.port, log_level="warning", access_log=False)
+        return
+    os.environ[ARGS_ENV] = json.dumps(vars(a))
+    # uvicorn binds the shared listening socket itself here, with protocol 0, and asyncio then
+    # skips TCP_NODELAY on the connections it accepts (it checks for IPPROTO_TCP): every answer
+    # would wait out the client's 40 ms delayed ACK. Accepted sockets inherit the option from
+    # the listener on Linux, so it is set there, as one worker gets it from asyncio.
+    bind_socket = uvicorn.Config.bind_socket
+
+    def bind_socket_nodelay(config):
+        sock = bind_socket(config)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    uvicorn.Config.bind_socket = bind_socket_nodelay
+    uvicorn.run(
+        f"{os.path.splitext(os.path.basename(__file__))[0]}:app_from_env",
+        factory=True,
+        app_dir=os.path.dirname(os.path.abspath(__file__)),
+        workers=a.workers,
+        host=a.host,
+        port=a.port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

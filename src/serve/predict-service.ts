@@ -22,6 +22,13 @@ export interface PredictContext {
 
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
+/** An image sent as base64 (standard or URL-safe; a data: URL prefix and whitespace are fine). */
+export function decodeImageBase64(value: string): Uint8Array {
+  const text = value.replace(/^data:[^,]*;base64,/, '').replace(/\s+/g, '');
+  if (!BASE64.test(text)) throw new LoupeError('INVALID_ARGUMENT', 'image_base64 is not valid base64');
+  return Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+}
+
 /**
  * What every prediction route does once it has the client's inputs: fetch URLs (through the
  * SSRF guard) and decode base64, hand the bytes to the model's micro-batcher, turn probabilities
@@ -46,12 +53,7 @@ export class PredictService {
         bytes: (await fetchImageUrl(input.url, this.urlPolicy, signal ? { signal } : {})).bytes,
         source: 'url',
       };
-    const text = input.image_base64.replace(/^data:[^,]*;base64,/, '').replace(/\s+/g, '');
-    if (!BASE64.test(text)) throw new LoupeError('INVALID_ARGUMENT', 'image_base64 is not valid base64');
-    return {
-      bytes: Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64'),
-      source: 'base64',
-    };
+    return { bytes: decodeImageBase64(input.image_base64), source: 'base64' };
   }
 
   /** Classifies inputs with the version a model reference names now; the version is in the answer. */

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { crc32 } from 'node:zlib';
 import type { z } from 'zod';
 import { createServer, type LoupeServer, type ServerOptions } from '../../src/serve/server.js';
 import { serveConfigSchema } from '../../src/serve/serve-config.js';
 import type { Workspace } from '../../src/workspace/workspace.js';
 import type { Problem } from '../../src/serve/problem.js';
+import { pngChunk } from './png-encode.js';
 
 /** A `loupe serve` server on 127.0.0.1, on a free port, and its base URL. */
 export interface RunningServer extends LoupeServer {
@@ -184,16 +184,6 @@ export interface BatchPrediction {
   model: string;
   results: ({ predictions: LabelProbability[] } | { error: ProblemBody })[];
   latency_ms: number;
-}
-
-/** A PNG chunk: length, type, data, CRC over type and data. */
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'ascii');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
-  return Buffer.concat([head, data, crc]);
 }
 
 /**

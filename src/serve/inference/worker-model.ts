@@ -1,25 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { LoupeError, isErrorCode } from '../../errors/loupe-error.js';
+import { spawnModuleWorker } from '../../util/spawn-worker.js';
 import type { DecodeLimits } from '../decode-upload.js';
 import type { FromWorker, ItemError, ItemResult, LoadedInfo, ToWorker } from './worker-protocol.js';
 
 const errorFrom = (e: ItemError) => new LoupeError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message);
-
-/**
- * The worker's entry point. Compiled, it is the .js beside this file. Run from TypeScript
- * sources (tests, `tsx`), a worker does not inherit the parent's loader hooks, so it registers
- * tsx's itself before importing the .ts.
- */
-function spawnWorker(): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.js')) return new Worker(new URL('./inference-worker.js', here));
-  const entry = new URL('./inference-worker.ts', here).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return new Worker(
-    `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`,
-    { eval: true },
-  );
-}
 
 export interface BatchOutcome {
   results: ItemResult[];
@@ -61,7 +46,7 @@ export class WorkerModel {
 
   /** Starts a worker and loads the ONNX file in it; a file ONNX Runtime refuses rejects here. */
   static async load(onnx: Uint8Array, o: { threads?: number } = {}): Promise<WorkerModel> {
-    const worker = spawnWorker();
+    const worker = spawnModuleWorker(import.meta.url, 'inference-worker');
     try {
       // Only this call's own listeners come off afterwards: removeAllListeners would also drop the
       // Worker's internal ones that start its message port when a 'message' listener is added.

@@ -7,7 +7,7 @@ import type { ClientInput, ItemOutcome, PredictService } from '../predict-servic
 import { problemOf } from '../problem.js';
 
 const labelProbability = z.object({ label: z.string(), probability: z.number() });
-const problem = z.object({
+export const problem = z.object({
   type: z.string(),
   title: z.string(),
   status: z.number(),
