@@ -9,7 +9,7 @@ import { downloadAll } from '../src/data/download/download-all.js';
 import { FsBlobStore } from '../src/store/blob-store.js';
 import { openDatabase } from '../src/store/database.js';
 import type { BenchOptions } from './fashion-mnist.js';
-import type { BenchResult, Side } from './lib/report.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 import { median, secondsSince } from './lib/stats.js';
 
 const PHOTO = '/usr/share/darknet/data/dog.jpg';
@@ -157,10 +157,7 @@ export async function benchDownload(o: BenchOptions): Promise<BenchResult> {
   return {
     name: 'download',
     title: `Image download: ${cfg.images} photos of ${(photo.length / 1024).toFixed(0)} KiB, ${cfg.latencyMs} ms latency, concurrency ${cfg.concurrency}`,
-    quick: o.quick,
-    date: new Date().toISOString(),
-    durationS: secondsSince(started),
-    machine: o.machine,
+    ...runFacts(o, started),
     config: { ...cfg, photoBytes: photo.length },
     columns: [
       { key: 'images_per_s', label: 'images/s', digits: 0 },

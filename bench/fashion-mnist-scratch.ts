@@ -11,8 +11,7 @@ import type { BenchOptions } from './fashion-mnist.js';
 import { addPythonVersions } from './lib/machine.js';
 import { loadFashionMnistSplit } from './lib/fashion-mnist-split.js';
 import { runPythonBaseline } from './lib/python-baseline.js';
-import type { BenchResult, Side } from './lib/report.js';
-import { secondsSince } from './lib/stats.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASELINE = path.join(here, 'baselines/pytorch_fashion_mnist_scratch.py');
@@ -194,10 +193,7 @@ export async function benchFashionMnistScratch(o: BenchOptions): Promise<BenchRe
   return {
     name: 'fashion-mnist-scratch',
     title: `Fashion-MNIST from scratch to ${TARGET * 100}%: VGG-style CNN, ${train.count.toLocaleString('en-US')} train / ${test.count.toLocaleString('en-US')} test images, ${cfg.epochs} epochs, ${o.threads} threads`,
-    quick: o.quick,
-    date: new Date().toISOString(),
-    durationS: secondsSince(started),
-    machine: o.machine,
+    ...runFacts(o, started),
     config: { ...cfg, network, trainImages: train.count, testImages: test.count },
     columns: [
       { key: 'train_images_per_s', label: 'train img/s', digits: 0 },

@@ -11,7 +11,7 @@ import { evaluate, fit, type LogitsFn } from '../src/train/fit.js';
 import { addPythonVersions, type MachineInfo } from './lib/machine.js';
 import { loadFashionMnistSplit } from './lib/fashion-mnist-split.js';
 import { runPythonBaseline } from './lib/python-baseline.js';
-import type { BenchResult, Side } from './lib/report.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 import { median, secondsSince } from './lib/stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -169,10 +169,7 @@ export async function benchFashionMnist(o: BenchOptions): Promise<BenchResult> {
   return {
     name: 'fashion-mnist',
     title: `Fashion-MNIST small CNN: ${train.count.toLocaleString('en-US')} train / ${test.count.toLocaleString('en-US')} test images, 1 epoch, ${o.threads} threads`,
-    quick: o.quick,
-    date: new Date().toISOString(),
-    durationS: secondsSince(started),
-    machine: o.machine,
+    ...runFacts(o, started),
     config: { ...cfg, trainImages: train.count, testImages: test.count },
     columns: [
       { key: 'train_images_per_s', label: 'train img/s', digits: 0 },

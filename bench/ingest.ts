@@ -7,8 +7,7 @@ import { promisify } from 'node:util';
 import { FASHION_MNIST_DIR } from '../src/data/datasets/fashion-mnist.js';
 import { readIdxPair } from '../src/data/sources/idx.js';
 import type { BenchOptions } from './fashion-mnist.js';
-import type { BenchResult, Side } from './lib/report.js';
-import { secondsSince } from './lib/stats.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CHILD = path.join(here, 'lib/ingest-child.ts');
@@ -91,10 +90,7 @@ export async function benchIngest(o: BenchOptions): Promise<BenchResult> {
     return {
       name: 'ingest',
       title: `Dataset ingest: Fashion-MNIST IDX → validated dataset version`,
-      quick: o.quick,
-      date: new Date().toISOString(),
-      durationS: secondsSince(started),
-      machine: o.machine,
+      ...runFacts(o, started),
       config: { sizes, source: FASHION_MNIST_DIR },
       columns: [
         { key: 'images_per_s', label: 'images/s', digits: 0 },

@@ -9,7 +9,7 @@ import type { TensorMap } from '../src/engine/tensor.js';
 import type { BenchOptions } from './fashion-mnist.js';
 import { addPythonVersions } from './lib/machine.js';
 import { runPythonBaseline } from './lib/python-baseline.js';
-import type { BenchResult, Side } from './lib/report.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 import { median, secondsSince } from './lib/stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -109,10 +109,7 @@ export async function benchMobileNetV2(o: BenchOptions): Promise<BenchResult> {
   return {
     name: 'mobilenet-v2',
     title: `MobileNetV2 ${SIZE}×${SIZE} feature extraction, batch ${cfg.batch}, ${o.threads} threads`,
-    quick: o.quick,
-    date: new Date().toISOString(),
-    durationS: secondsSince(started),
-    machine: o.machine,
+    ...runFacts(o, started),
     config: { ...cfg, spec: backbone.source },
     columns: [{ key: 'images_per_s', label: 'images/s', digits: 1 }],
     sides: { 'loupe onnxruntime': onnx, 'loupe libtorch': libtorch, 'pytorch eager': pytorch as Side },

@@ -23,7 +23,7 @@ import { initWorkspace, openWorkspace, type Workspace } from '../src/workspace/w
 import type { BenchOptions } from './fashion-mnist.js';
 import { addPythonVersions } from './lib/machine.js';
 import { runPythonBaseline } from './lib/python-baseline.js';
-import type { BenchResult, Side } from './lib/report.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 import { secondsSince } from './lib/stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -283,10 +283,7 @@ export async function benchProbeTune(o: BenchOptions): Promise<BenchResult> {
     return {
       name: 'probe-tune',
       title: `Probe tuning: ${trials.length}-trial study over ${images.toLocaleString('en-US')} cached Fashion-MNIST embeddings (target < ${TARGET_S} s)`,
-      quick: o.quick,
-      date: new Date().toISOString(),
-      durationS: secondsSince(started),
-      machine: o.machine,
+      ...runFacts(o, started),
       config: {
         ...cfg,
         items: exported.counts,

@@ -12,7 +12,7 @@ import { trainModel, type TrainOutcome, type TrainRunOptions } from '../src/trai
 import { warmTrainingCaches } from '../src/train/warm-caches.js';
 import type { Workspace } from '../src/workspace/workspace.js';
 import type { BenchOptions } from './fashion-mnist.js';
-import type { BenchResult, Side } from './lib/report.js';
+import { runFacts, type BenchResult, type Side } from './lib/report.js';
 import { secondsSince } from './lib/stats.js';
 import { benchWorkspace, fashionMnistCandidates, readFashionMnist, type FashionMnist } from './probe-tune.js';
 
@@ -230,10 +230,7 @@ export async function benchProbeVsScratch(o: ChartBenchOptions): Promise<BenchRe
     return {
       name: 'probe-vs-scratch',
       title: `Probe vs scratch on Fashion-MNIST subsets (${cfg.sizes.join(', ')} images per class, ${testPicks.length.toLocaleString('en-US')} test images)`,
-      quick: o.quick,
-      date: new Date().toISOString(),
-      durationS: secondsSince(started),
-      machine: o.machine,
+      ...runFacts(o, started),
       config: {
         ...cfg,
         testImages: testPicks.length,

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { loadAddon } from '../src/engine/native/load-addon.js';
 import { LoupeError, isLoupeError } from '../src/errors/loupe-error.js';
 import { benchDownload } from './download.js';
+import { benchDrift } from './drift.js';
 import { benchIngest } from './ingest.js';
 import { benchFashionMnist } from './fashion-mnist.js';
 import { benchFashionMnistScratch } from './fashion-mnist-scratch.js';
@@ -39,6 +40,7 @@ const BENCHES = {
   download: benchDownload,
   ingest: benchIngest,
   serve: benchServe,
+  drift: benchDrift,
 } as const;
 type BenchName = keyof typeof BENCHES;
 

@@ -1,4 +1,5 @@
 import type { MachineInfo } from './machine.js';
+import { secondsSince } from './stats.js';
 
 /** A metric column of a result table. */
 export interface Column {
@@ -26,6 +27,19 @@ export interface BenchResult {
   /** Keys say what is compared with what: train_ratio_vs_pytorch = loupe / pytorch. */
   ratios: Record<string, number>;
   notes: string[];
+}
+
+/** What every result says of its run: shrunk or not, when it ended, how long it took, where. */
+export function runFacts(
+  o: { quick: boolean; machine: MachineInfo },
+  started: number,
+): Pick<BenchResult, 'quick' | 'date' | 'durationS' | 'machine'> {
+  return {
+    quick: o.quick,
+    date: new Date().toISOString(),
+    durationS: secondsSince(started),
+    machine: o.machine,
+  };
 }
 
 function cell(side: Side, c: Column): string {

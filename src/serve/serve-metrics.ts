@@ -82,6 +82,44 @@ export function createServeMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    // Drift checks (src/serve/drift-schedule.ts); test is mmd, classifier, predictions, confidence
+    // or combined (the check's verdict). Absent after a check without enough data.
+    driftDetected: new Gauge({
+      name: 'loupe_drift_detected',
+      help: 'Whether the latest drift check alarmed (1) or not (0), by model and test',
+      labelNames: ['model', 'test'] as const,
+      registers: [registry],
+    }),
+    driftStatistic: new Gauge({
+      name: 'loupe_drift_statistic',
+      help: "The latest drift check's statistic (MMD², AUC or chi-square), by model and test",
+      labelNames: ['model', 'test'] as const,
+      registers: [registry],
+    }),
+    driftPValue: new Gauge({
+      name: 'loupe_drift_p_value',
+      help: "The latest drift check's p-value, by model and test",
+      labelNames: ['model', 'test'] as const,
+      registers: [registry],
+    }),
+    driftWindowSize: new Gauge({
+      name: 'loupe_drift_window_size',
+      help: 'Logged predictions the latest drift check looked at',
+      labelNames: ['model'] as const,
+      registers: [registry],
+    }),
+    driftLastCheck: new Gauge({
+      name: 'loupe_drift_last_check_timestamp_seconds',
+      help: 'When the latest drift check of a model finished (Unix time)',
+      labelNames: ['model'] as const,
+      registers: [registry],
+    }),
+    driftChecks: new Counter({
+      name: 'loupe_drift_checks_total',
+      help: 'Drift checks by outcome (ok, drift, insufficient, failed)',
+      labelNames: ['model', 'status'] as const,
+      registers: [registry],
+    }),
   };
 }
 

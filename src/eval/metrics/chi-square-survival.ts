@@ -35,3 +35,27 @@ function erfc(x: number): number {
 export function chiSquareSurvival1Dof(statistic: number): number {
   return statistic <= 0 ? 1 : erfc(Math.sqrt(statistic / 2));
 }
+
+/**
+ * P(X ≥ statistic) for X chi-square distributed with `dof` degrees of freedom (a positive
+ * integer): the regularised upper incomplete gamma Q(dof/2, s/2) in its closed form for integer
+ * dof, a finite sum of positive terms (after erfc for odd dof), so nothing cancels. Even dof:
+ * e^(−x)·Σ_{i<dof/2} xⁱ/i!; odd: erfc(√x) + e^(−x)·Σ_{i=1…(dof−1)/2} x^(i−½)/Γ(i+½), with x = s/2.
+ * Terms are built in logarithms: e^(−x) underflows long before a large-dof tail is negligible.
+ */
+export function chiSquareSurvival(statistic: number, dof: number): number {
+  if (!Number.isInteger(dof) || dof < 1) throw new RangeError(`dof must be a positive integer, got ${dof}`);
+  if (!(statistic > 0)) return 1;
+  const x = statistic / 2;
+  const logX = Math.log(x);
+  const odd = dof % 2 === 1;
+  let sum = odd ? erfc(Math.sqrt(x)) : 0;
+  // log of the first term: e^(−x) for even dof, e^(−x)·√x / Γ(3/2) for odd.
+  let logTerm = odd ? -x + 0.5 * logX - Math.log(Math.sqrt(Math.PI) / 2) : -x;
+  const terms = odd ? (dof - 1) / 2 : dof / 2;
+  for (let i = 0; i < terms; i++) {
+    sum += Math.exp(logTerm);
+    logTerm += logX - Math.log(odd ? i + 1.5 : i + 1);
+  }
+  return Math.min(1, sum);
+}

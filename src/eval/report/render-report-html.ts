@@ -25,7 +25,7 @@ const ESCAPES: Record<string, string> = {
 };
 
 /** For text and attribute values alike. */
-function escapeHtml(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
@@ -35,7 +35,7 @@ const pct = (x: number, digits = 1) => (defined(x) ? `${(x * 100).toFixed(digits
 const fixed = (x: number, digits = 3) => (defined(x) ? x.toFixed(digits) : NA);
 const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
 
-function formatDate(iso: string): string {
+export function formatDate(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return escapeHtml(iso);
   return `<time datetime="${escapeHtml(d.toISOString())}">${d.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>`;
@@ -51,13 +51,13 @@ const THUMBNAIL = /^data:image\/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2
  * Vega numbers its gradients per process; prefixing keeps ids unique on one page whatever
  * produced the SVGs.
  */
-function inlineSvg(svg: string, name: string): string {
+export function inlineSvg(svg: string, name: string): string {
   return svg
     .replace(/(\s)id="([^"]+)"/g, `$1id="${name}-$2"`)
     .replace(/url\(#([^)]+)\)/g, `url(#${name}-$1)`);
 }
 
-function tile(label: string, value: string, note?: string): string {
+export function tile(label: string, value: string, note?: string): string {
   return `<div class="tile"><div class="tile-label">${label}</div><div class="tile-value">${value}</div>${
     note ? `<div class="tile-note">${note}</div>` : ''
   }</div>`;
@@ -265,6 +265,22 @@ footer { margin-top: 48px; color: var(--muted); font-size: 0.8rem; }
 `;
 
 /**
+ * A report page's doctype and head: `title` (already escaped) and the shared styles plus `css`.
+ * The content security policy keeps the browser from fetching or running anything.
+ */
+export function reportPageHead(title: string, css = ''): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>${title}</title>
+<style>${CSS}${css}</style>
+</head>`;
+}
+
+/**
  * One self-contained HTML page: charts inline as SVG, thumbnails as data URIs, the styles in the
  * page; a content security policy keeps the browser from fetching anything, so the file reads
  * the same offline, attached to an issue or archived. Every string from the data is escaped.
@@ -282,15 +298,7 @@ export function renderReportHtml(report: EvalReport, svgs: Record<EvalChartName,
     ['classes', String(m.classes.length)],
     ['created', formatDate(report.createdAt)],
   ];
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>Evaluation: ${escapeHtml(report.model)} on ${escapeHtml(report.split)}</title>
-<style>${CSS}</style>
-</head>
+  return `${reportPageHead(`Evaluation: ${escapeHtml(report.model)} on ${escapeHtml(report.split)}`)}
 <body>
 <main>
 <header>
