@@ -28,7 +28,7 @@ describe('the loupe command (built by make setup)', () => {
     assert.equal(info.threads, 1);
   });
 
-  it('runs the demo: per-epoch lines, a real test accuracy, ONNX Runtime agreeing with libtorch, then serves until Ctrl-C', async () => {
+  it('runs the demo: per-epoch lines, a real test accuracy, ONNX Runtime agreeing with libtorch, the monitoring loop, then serves until Ctrl-C', async () => {
     const { spawn } = await import('node:child_process');
     const child = spawn(
       process.execPath,
@@ -60,6 +60,32 @@ describe('the loupe command (built by make setup)', () => {
     assert.ok(Math.abs(onnx - acc) <= 0.5, `ONNX Runtime ${onnx}% vs libtorch ${acc}%`);
     assert.match(stdout, /gate +passed/);
     assert.match(stdout, /promote +fashion-sample:champion → fashion-sample@1/);
+    // The loop: traffic, part of it shifted, drift seen, corrections through the API, a gated retrain.
+    const shifted = Number(/traffic +(\d+) more from a camera that inverts them/.exec(stdout)?.[1]);
+    assert.ok(shifted > 0, stdout);
+    assert.match(stdout, /drift +drift: /);
+    assert.match(stdout, new RegExp(`feedback +${shifted} verdicts through POST /v1/feedback`));
+    assert.match(stdout, new RegExp(`dataset +new version [0-9a-f]{12}: 3\\d{3} items \\(${shifted} added`));
+    const result = /result +(promoted|kept): /.exec(stdout)?.[1];
+    assert.ok(result, `the retrain ended with a verdict:\n${stdout}`);
+    const champion = result === 'promoted' ? 'fashion-sample@2' : 'fashion-sample@1';
+    if (result === 'promoted') assert.match(stdout, /serve +fashion-sample@2 answers now: inverted images/);
+
+    // The printed admin login signs in to the web app.
+    const login = /web app +(http:\S+) — sign in as (\S+) with the password (\S+)/.exec(stdout);
+    assert.ok(login, stdout);
+    const session = await fetch(`${login[1]}/api/session`);
+    const { csrf } = (await session.json()) as { csrf: string };
+    const cookie = session.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    const signedIn = await fetch(`${login[1]}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, cookie },
+      body: JSON.stringify({ email: login[2], password: login[3] }),
+    });
+    assert.equal(signedIn.status, 200, await signedIn.text());
 
     // The printed curl line works: the sample sneaker, posted to /predict, comes back classified.
     const sample = /curl -F file=@(\S+) /.exec(stdout)![1]!;
@@ -70,7 +96,7 @@ describe('the loupe command (built by make setup)', () => {
       label: string;
       model: string;
     };
-    assert.equal(answer.model, 'fashion-sample@1');
+    assert.equal(answer.model, champion);
     assert.ok(answer.label, JSON.stringify(answer));
     child.kill('SIGINT');
     assert.equal(await exited, 0, stderr);

@@ -171,7 +171,13 @@ describe('ingest staging', () => {
     proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
     assert.equal(code, 0, stderr);
-    assert.deepEqual(JSON.parse(stdout.trim()), { before: 0, added: 60000, alreadyPresent: 0, after: 60000 });
+    assert.deepEqual(JSON.parse(stdout.trim()), {
+      before: 0,
+      added: 60000,
+      alreadyPresent: 0,
+      relabelled: 0,
+      after: 60000,
+    });
     assert.deepEqual((await readdir(path.join(at, '.loupe', 'reports'))).length, 1, 'the report was written');
   });
 });

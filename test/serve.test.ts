@@ -16,11 +16,11 @@ import { createKey, revokeKey } from '../src/serve/api-keys.js';
 import { recent } from '../src/serve/prediction-log.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../src/workspace/workspace.js';
 import { trainAndRegister } from './helpers/registry-fixture.js';
+import { PROMETHEUS, PROMTOOL, promtool, startPrometheus } from './helpers/prometheus.js';
 import { loupeBin } from './helpers/run-cli.js';
 import {
   claimedPng,
   expectProblem,
-  freePort,
   json,
   LocalSites,
   metricsOf,
@@ -40,8 +40,6 @@ import { trainingWorkspace } from './helpers/training-workspace.js';
  * the upstream of URL inputs, and the real promtool, Prometheus and CLI.
  */
 
-const PROMTOOL = '/usr/bin/promtool';
-const PROMETHEUS = '/usr/bin/prometheus';
 const DOG = '/usr/share/darknet/data/dog.jpg';
 const KiB = 1024;
 const BODY_LIMIT = 128 * KiB;
@@ -858,16 +856,7 @@ describe('loupe serve', () => {
       'promtool check metrics passes',
       { skip: existsSync(PROMTOOL) ? false : `no ${PROMTOOL}` },
       async () => {
-        const text = await metricsOf(main.url);
-        const result = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-          const child = spawn(PROMTOOL, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-          let out = '';
-          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-          child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-          child.on('error', reject);
-          child.on('close', (code) => resolve({ code, out }));
-          child.stdin.end(text);
-        });
+        const result = await promtool(['check', 'metrics'], await metricsOf(main.url));
         assert.equal(result.code, 0, result.out);
       },
     );
@@ -876,58 +865,27 @@ describe('loupe serve', () => {
       'a real Prometheus scrapes the server',
       { skip: existsSync(PROMETHEUS) ? false : `no ${PROMETHEUS}` },
       async () => {
-        const tmp = await mkdtemp(path.join(tmpdir(), 'loupe-prom-'));
-        const port = await freePort();
         const target = new URL(main.url).host;
-        await writeFile(
-          path.join(tmp, 'prometheus.yml'),
+        const prometheus = await startPrometheus(
           `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: loupe\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['${target}']\n`,
         );
-        const child = spawn(
-          PROMETHEUS,
-          [
-            `--config.file=${path.join(tmp, 'prometheus.yml')}`,
-            `--storage.tsdb.path=${path.join(tmp, 'data')}`,
-            `--web.listen-address=127.0.0.1:${port}`,
-          ],
-          { stdio: ['ignore', 'ignore', 'pipe'] },
-        );
-        let log = '';
-        child.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-        const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
         try {
-          const query = async (q: string) => {
-            const r = await fetch(
-              `http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`,
-            ).catch(() => undefined);
-            if (!r?.ok) {
-              await r?.body?.cancel();
-              return [];
-            }
-            return (
-              (await r.json()) as {
-                data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-              }
-            ).data.result;
-          };
           const up = await waitFor(
             'Prometheus to scrape the server',
             async () => {
-              const result = await query('up{job="loupe"}');
+              const result = await prometheus.query('up{job="loupe"}');
               return result.length && result[0]!.value[1] === '1' ? result : undefined;
             },
             { timeoutMs: 20_000, everyMs: 250 },
-          ).catch((e: Error) => assert.fail(`${e.message}\n${log}`));
+          ).catch((e: Error) => assert.fail(`${e.message}\n${prometheus.log()}`));
           assert.equal(up[0]!.metric.instance, target);
-          const requests = await query('loupe_http_requests_total');
+          const requests = await prometheus.query('loupe_http_requests_total');
           assert.ok(requests.length > 0, 'loupe_http_requests_total has series');
           assert.ok(
             requests.some((s) => s.metric.route === '/v1/models/:model/predict' && Number(s.value[1]) > 0),
           );
         } finally {
-          child.kill('SIGTERM');
-          await exited;
-          await rm(tmp, { recursive: true, force: true });
+          await prometheus.stop();
         }
       },
     );
@@ -1098,7 +1056,7 @@ describe('loupe serve', () => {
           });
           void exited.then((code) => reject(new Error(`exited ${code} before listening: ${stderr}`)));
         });
-        assert.match(stderr, /serving fm@2 at http:\/\/127\.0\.0\.1:\d+ — docs/);
+        assert.match(stderr, /serving fm@2 at http:\/\/127\.0\.0\.1:\d+ — web app/);
         assert.deepEqual(await json(await fetch(`${url}/healthz`)), { status: 'ok' });
         const r = await json<SinglePrediction>(await postRaw(url, '/predict', shirt));
         assert.equal(r.model, 'fm@2');

@@ -5,7 +5,8 @@ import type { RunError } from './run-store.js';
 /** How long a run on another host may go without a heartbeat before it counts as dead. */
 const STALE_AFTER_MS = 10 * 60 * 1000;
 
-function isAlive(pid: number): boolean {
+/** Whether a process of this host is alive (the pid exists, whoever owns it). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -13,6 +13,8 @@ import { registerRun } from '../../registry/register-model.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../../workspace/workspace.js';
 import { createServer } from '../../serve/server.js';
+import { demoAdmin } from '../demo/demo-admin.js';
+import { runMonitoringLoop } from '../demo/demo-loop.js';
 import { interruptible } from '../interrupt.js';
 import { pct, trainReporter } from '../train-reporter.js';
 
@@ -70,10 +72,11 @@ export interface DemoResult {
 }
 
 /**
- * The loop as far as it exists: a workspace, the bundled sample ingested into a validated
- * version, a tracked from-scratch training run on its splits (checkpoints, metrics, artifacts),
- * registered as a calibrated ONNX model, evaluated with ONNX Runtime (agreeing with libtorch),
- * judged by the workspace's gate, promoted to champion when it passes, exported, and served.
+ * The whole loop: a workspace, the bundled sample ingested into a validated version, a tracked
+ * from-scratch training run on its splits (checkpoints, metrics, artifacts), registered as a
+ * calibrated ONNX model, evaluated with ONNX Runtime (agreeing with libtorch), judged by the
+ * workspace's gate, promoted to champion when it passes, exported; then served, with traffic
+ * (part of it shifted), a drift check, corrections and a gated retrain (serveUntilStopped).
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? console.log;
@@ -142,35 +145,56 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       `export   ${path.relative(process.cwd(), onnxFile)}: runs in onnxruntime-node, onnxruntime-web or Python`,
     );
     if (o.servePort !== undefined)
-      await serveUntilStopped(ws, registered.version.model, o.servePort, log, o.signal);
+      await serveUntilStopped(ws, {
+        model: registered.version.model,
+        port: o.servePort,
+        dataDir: o.data,
+        log,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
     return { run, testAccuracy, onnxTestAccuracy, onnxFile };
   } finally {
     await ws.close();
   }
 }
 
-/** The last step of the demo: the champion behind the REST API, until Ctrl-C. */
+/**
+ * The rest of the loop, behind the REST API and the web app: traffic, part of it shifted, a
+ * drift check, people's corrections through POST /v1/feedback, a retrain that must pass its gate;
+ * then the server keeps serving the champion until Ctrl-C. The demo keeps served inputs
+ * (serve.predictionLog.storeInputs) so the web app can show them for review.
+ */
 async function serveUntilStopped(
   ws: Workspace,
-  model: string,
-  port: number,
-  log: (line: string) => void,
-  signal?: AbortSignal,
+  o: { model: string; port: number; dataDir: string; log: (line: string) => void; signal?: AbortSignal },
 ): Promise<void> {
+  const { log } = o;
+  const serve = ws.config.serve;
   const server = await createServer(ws, {
-    config: ws.config.serve,
-    defaultModel: model,
+    config: { ...serve, predictionLog: { ...serve.predictionLog, storeInputs: true } },
+    defaultModel: o.model,
     logger: { level: 'warn' },
   });
   try {
-    const url = await server.app.listen({ host: ws.config.serve.host, port });
+    const url = await server.app.listen({ host: serve.host, port: o.port });
+    log(`serve    ${url} — the API (docs ${url}/docs), the web app, metrics ${url}/metrics`);
+    await runMonitoringLoop(ws, {
+      server,
+      url,
+      model: o.model,
+      dataDir: o.dataDir,
+      log,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const admin = await demoAdmin(ws.db);
     const sneakers = path.join(repoRoot, 'samples/fashion-mnist/test/Sneaker');
     const sample = path.join(sneakers, readdirSync(sneakers).sort()[0] ?? '');
-    log(`serve    ${url} — docs ${url}/docs, metrics ${url}/metrics; Ctrl-C stops it`);
+    log(`web app  ${url} — sign in as ${admin.email} with the password ${admin.password}`);
+    log(`serve    ${url} until Ctrl-C; docs ${url}/docs, metrics ${url}/metrics`);
     log(`         curl -F file=@${path.relative(process.cwd(), sample)} ${url}/predict`);
     await new Promise<void>((resolve) => {
-      if (!signal || signal.aborted) return resolve();
-      signal.addEventListener('abort', () => resolve(), { once: true });
+      if (!o.signal || o.signal.aborted) return resolve();
+      o.signal.addEventListener('abort', () => resolve(), { once: true });
     });
   } finally {
     await server.close();
@@ -181,7 +205,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'ingest the bundled Fashion-MNIST sample, train a tracked CNN, register, evaluate, gate, promote, export and serve it',
+      'the whole loop on the bundled Fashion-MNIST sample: ingest, train, evaluate, gate, promote, serve; then traffic, drift, corrections and a retrain',
     )
     .option(
       '--data <dir>',
@@ -199,7 +223,7 @@ export function registerDemo(program: Command): void {
       (v) => Number.parseInt(v, 10),
       8080,
     )
-    .option('--no-serve', 'stop after exporting instead of serving')
+    .option('--no-serve', 'stop after exporting (before serving, traffic, drift and the retrain)')
     .action(
       async (
         o: Omit<DemoOptions, 'workspace' | 'servePort'> & {

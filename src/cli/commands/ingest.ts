@@ -57,7 +57,7 @@ function printReport(r: IngestReport, json: boolean | undefined): void {
   if (r.validation) console.log(renderValidationTable(r.validation));
   const what = r.created ? 'new version' : 'unchanged: same items as version';
   console.log(
-    `dataset    ${r.dataset}: ${what} ${r.version.slice(0, 12)}, ${r.items.after} items (${r.items.added} added, ${r.items.alreadyPresent} already there)${r.parent ? `, parent ${r.parent.slice(0, 12)}` : ''}`,
+    `dataset    ${r.dataset}: ${what} ${r.version.slice(0, 12)}, ${r.items.after} items (${r.items.added} added, ${r.items.alreadyPresent} already there${r.items.relabelled ? `, ${r.items.relabelled} relabelled` : ''})${r.parent ? `, parent ${r.parent.slice(0, 12)}` : ''}`,
   );
   console.log(`report     ${path.relative(process.cwd(), r.reportFile)}`);
 }

@@ -16,6 +16,11 @@ export interface Candidate {
   start?: number;
   end?: number;
   meta?: Record<string, string | number | boolean>;
+  /**
+   * A person's decision (feedback): when the item is already in the version added to under
+   * another label, this label replaces it there instead of being refused as a conflict.
+   */
+  relabel?: boolean;
 }
 
 /** Something a source could not turn into a candidate, and why. */

@@ -149,6 +149,15 @@ export class IngestStaging {
     return new Map(rows.map((r) => [r.id, r.label]));
   }
 
+  /** Gives items of the base version new labels (people's corrections), by id. */
+  async relabelBase(labels: ReadonlyMap<string, string>): Promise<void> {
+    const rows = [...labels];
+    for (let i = 0; i < rows.length; i += BATCH)
+      await sql`UPDATE ingest_staging SET label = r.value->>1
+        FROM json_each(${JSON.stringify(rows.slice(i, i + BATCH))}) AS r
+        WHERE ingest_staging.base = 1 AND ingest_staging.id = r.value->>0`.execute(this.#db);
+  }
+
   /**
    * Numbers the distinct images and groups, each in order of first appearance. Returns how
    * many groups there are, and the number of the group named '' (-1 if none).

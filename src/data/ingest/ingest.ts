@@ -39,8 +39,8 @@ export interface IngestReport {
   created: boolean;
   parent: string | null;
   source: string;
-  /** Items before and after this ingest. */
-  items: { before: number; added: number; alreadyPresent: number; after: number };
+  /** Items before and after this ingest; `relabelled`: base items people's decisions relabelled. */
+  items: { before: number; added: number; alreadyPresent: number; relabelled: number; after: number };
   rejectedBySource: { count: number; byReason: Record<string, number>; examples: Rejection[] };
   validation?: ValidationReport;
   sourceDetails: Record<string, unknown>;
@@ -137,6 +137,7 @@ async function ingestStaged(
       before: staged.before,
       added: members.item.filter((i) => !c.base[i]).length,
       alreadyPresent: staged.alreadyPresent,
+      relabelled: staged.relabelled,
       after,
     },
     rejectedBySource: staged.rejected,

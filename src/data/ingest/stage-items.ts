@@ -9,6 +9,8 @@ export interface StagedSource {
   before: number;
   /** Candidates that are already in it, with the same label. */
   alreadyPresent: number;
+  /** Items of it that people's decisions (candidates marked relabel) gave another label. */
+  relabelled: number;
   /** What the source could not use, and candidates whose label conflicts with the dataset. */
   rejected: { count: number; byReason: Record<string, number>; examples: Rejection[] };
   details: Record<string, unknown>;
@@ -23,7 +25,8 @@ const CONFLICT = 'label conflicts with the dataset';
 /**
  * Stages the base version's items, then the source's candidates as the source hands them
  * over. A candidate already in the base stays as it is there; one arriving again under another
- * label is a conflict to report (relabelling is what corrections are for), not a silent no-op.
+ * label is a conflict to report, not a silent no-op — unless it is a person's decision
+ * (`relabel`), which gives the base item its label.
  */
 export async function stageItems(
   staging: IngestStaging,
@@ -45,31 +48,38 @@ export async function stageItems(
 
   let added = 0;
   let alreadyPresent = 0;
+  let relabelled = 0;
   let conflicts = 0;
   const conflictExamples: Rejection[] = [];
-  let pending: PendingItem[] = [];
+  let pending: { item: PendingItem; relabel: boolean }[] = [];
   const flush = async () => {
     if (!pending.length) return;
-    const existing = await staging.baseLabels(pending.map((i) => i.id));
-    const fresh = pending.filter((item) => {
-      const label = existing.get(item.id);
-      if (label === undefined) return true;
-      if (label === item.label) alreadyPresent++;
-      else if (conflicts++ < EXAMPLES)
-        conflictExamples.push({
-          source: item.source,
-          reason: CONFLICT,
-          detail: `already "${label}", given "${item.label}"`,
-        });
-      return false;
-    });
+    const existing = await staging.baseLabels(pending.map((p) => p.item.id));
+    const relabels = new Map<string, string>();
+    const fresh = pending
+      .filter(({ item, relabel }) => {
+        const label = existing.get(item.id);
+        if (label === undefined) return true;
+        if (label === item.label) alreadyPresent++;
+        else if (relabel) relabels.set(item.id, item.label);
+        else if (conflicts++ < EXAMPLES)
+          conflictExamples.push({
+            source: item.source,
+            reason: CONFLICT,
+            detail: `already "${label}", given "${item.label}"`,
+          });
+        return false;
+      })
+      .map((p) => p.item);
+    await staging.relabelBase(relabels);
+    relabelled += relabels.size;
     await staging.add(fresh, false);
     added += fresh.length;
     pending = [];
   };
   const sink = async (c: Candidate) => {
     if (signal?.aborted) throw new LoupeError('INTERRUPTED', 'the ingest was interrupted');
-    pending.push(toPendingItem(c));
+    pending.push({ item: toPendingItem(c), relabel: c.relabel === true });
     if (pending.length === BATCH) await flush();
   };
   let summary: SourceSummary;
@@ -86,6 +96,7 @@ export async function stageItems(
   return {
     before,
     alreadyPresent,
+    relabelled,
     rejected: {
       count: summary.rejected.length + conflicts,
       byReason,

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { fsError } from '../../errors/fs-error.js';
+import { canonicalJson } from '../../util/canonical-json.js';
 import type { TensorMap } from '../tensor.js';
 
 /** Bump when the same weights, tap and settings would give different features (a changed pooling, say). */
@@ -27,18 +28,6 @@ export function extractorId(p: ExtractorIdentity): string {
     .update(canonicalJson({ version: EXTRACTOR_VERSION, settings: p.settings }))
     .digest('hex');
   return `${p.kind}:${p.name}@${p.weightsSha256.slice(0, 16)}#${p.tap}~${settings.slice(0, 12)}`;
-}
-
-/** JSON with object keys sorted, so equal values hash equally however they were built. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /** Streams a file through SHA-256 (encoders run to hundreds of megabytes). */
