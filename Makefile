@@ -12,6 +12,7 @@ test: setup
 	npx --no-install eslint .
 	npx --no-install prettier --check .
 	npx --no-install tsc -p tsconfig.check.json
+	npx --no-install tsc -p web/tsconfig.json
 	node --import tsx --test --test-concurrency=2 test/*.test.ts
 
 bench: setup

@@ -3,7 +3,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'native/build/', 'build/', 'node_modules/', 'bench/results/', 'web/dist/'] },
+  {
+    ignores: [
+      'dist/',
+      'native/build/',
+      'build/',
+      'node_modules/',
+      'bench/results/',
+      'web/dist/',
+      'web/dist.*/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -12,5 +22,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
     },
+  },
+  {
+    files: ['web/**/*.{ts,tsx}'],
+    ignores: ['web/vite.config.ts'],
+    languageOptions: { globals: globals.browser },
   },
 );

@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   libtorch-dev          # the training engine (PyTorch's C++ core)
   libopenblas0-pthread  # a fast BLAS for libtorch's dense layers (the reference BLAS is ~5x slower)
-  g++ make python3      # node-gyp builds the addon with these
+  g++ make python3      # node-gyp builds the addons with these
+  libjpeg62-turbo-dev libpng-dev  # the serving decoder (native/src/image_*.cc)
   python3-torch python3-torchvision python3-numpy python3-pil  # baselines in bench/ and cross-checks
   python3-sklearn       # the evaluation metrics are checked against scikit-learn
-  chromium              # exported models are proven in a real browser (onnxruntime-web)
+  chromium              # the web app's end-to-end tests, and exported models in onnxruntime-web
   dataset-fashion-mnist # benchmark data (70k labelled images)
   darknet               # real photos used by the backbone parity tests
   sox                   # synthesises the audio sample and test recordings
+  prometheus            # promtool and a real Prometheus check /metrics and the alert rules in deploy/
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
@@ -51,7 +53,8 @@ if [[ ! -d node_modules || "$(cat node_modules/.loupe-lock-hash 2>/dev/null)" !=
   echo "$lock_hash" >node_modules/.loupe-lock-hash
 fi
 
-# The native engine, when its sources changed (make then recompiles only the files that did).
+# The native engine and the serving image decoder, when their sources changed (make then
+# recompiles only the files that did).
 nodedir=$(node -p "require('path').resolve(process.execPath, '../..')")
 gyp_args=()
 [[ -f "$nodedir/include/node/node_api.h" ]] && gyp_args+=("--nodedir=$nodedir")
@@ -60,14 +63,18 @@ if [[ ! -f native/build/Makefile || native/binding.gyp -nt native/build/Makefile
   npx --no-install node-gyp configure --directory native "${gyp_args[@]}" --loglevel=error
 fi
 native_hash=$(cat native/binding.gyp native/src/* | sha256sum | cut -d' ' -f1)
-if [[ ! -f native/build/Release/loupe_native.node || "$(cat native/build/.loupe-src-hash 2>/dev/null)" != "$native_hash" ]]; then
-  log "building the native engine (libtorch addon)"
+if [[ ! -f native/build/Release/loupe_native.node || ! -f native/build/Release/loupe_image.node ||
+  "$(cat native/build/.loupe-src-hash 2>/dev/null)" != "$native_hash" ]]; then
+  log "building the native addons (libtorch engine, image decoder)"
   npx --no-install node-gyp build --directory native --jobs "$(nproc)" "${gyp_args[@]}" --loglevel=error >/dev/null
   echo "$native_hash" >native/build/.loupe-src-hash
 fi
 
 # The TypeScript (incremental: seconds when nothing changed).
 npx --no-install tsc -p tsconfig.json
+
+# The web app (web/ → web/dist/, served by loupe serve), when its sources changed.
+scripts/build-web.sh
 
 # The official Python safetensors reader, for a cross-check in the tests. Best effort: it needs
 # a Python package index, and the tests fall back to an independent numpy reader without it.

@@ -6,18 +6,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAudacityLabels } from '../src/data/sources/audio/audacity-labels.js';
-import { candidatesFromAudio } from '../src/data/ingest/from-audio.js';
-import { ingest } from '../src/data/ingest/ingest.js';
 import { preprocessImages } from '../src/features/image/preprocess.js';
 import { Classifier } from '../src/inference/classifier.js';
 import { mergeWindows } from '../src/inference/merge-windows.js';
 import type { Prelabels } from '../src/inference/prelabels.js';
 import { readModelFile } from '../src/registry/model-files.js';
-import { registerRun } from '../src/registry/register-model.js';
 import type { ModelVersion } from '../src/registry/registry-store.js';
-import { trainConfigSchema } from '../src/train/config/train-config.js';
-import { trainModel } from '../src/train/train-run.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../src/workspace/workspace.js';
+import { REC04_BURSTS, trainAudioModel } from './helpers/audio-model-fixture.js';
 import { trainAndRegister } from './helpers/registry-fixture.js';
 import { loupeBin, repoRoot, runLoupe } from './helpers/run-cli.js';
 import { trainingWorkspace } from './helpers/training-workspace.js';
@@ -176,18 +172,6 @@ describe('loupe predict on images', () => {
   });
 });
 
-// rec-04.wav is unlabelled; samples/audio/README.md lists its bursts.
-const BURSTS: [number, number, string][] = [
-  [0.346, 0.532, 'noise'],
-  [0.765, 1.045, 'tone'],
-  [1.353, 1.544, 'noise'],
-  [1.929, 2.132, 'noise'],
-  [2.373, 2.698, 'chirp'],
-  [2.841, 3.218, 'chirp'],
-  [3.36, 3.752, 'chirp'],
-  [4.037, 4.285, 'tone'],
-  [4.492, 4.789, 'tone'],
-];
 const RECORDING_SECONDS = 5;
 
 /** Consecutive items of a recording tile [0, duration]: no gap, no overlap. */
@@ -205,25 +189,8 @@ describe('loupe predict on recordings', () => {
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'loupe-predict-audio-'));
     await initWorkspace(dir, { name: 'predict-audio' });
-    ws = await openWorkspace({ workspace: dir, env: { LOUPE__DATA__SPLIT__GROUPBY: 'none' } });
-    await ingest(ws, await candidatesFromAudio(path.join(repoRoot, 'samples/audio'), ws.blobs), {
-      dataset: 'bursts',
-      source: 'audio samples/audio',
-    });
-    const { runId } = await trainModel(ws, {
-      config: trainConfigSchema.parse({
-        mode: 'audio',
-        epochs: 15,
-        batchSize: 8,
-        optimizer: { lr: 0.01 },
-        earlyStopping: { patience: 0 },
-        audio: { seconds: 0.5, filters: [8, 16, 32], classifier: [32] },
-        augment: {
-          audio: { shift: 0.05, gainDb: 6, noise: { snrDb: [25, 40] }, timeMasks: 1, timeMaskWidth: 6 },
-        },
-      }),
-    });
-    await registerRun(ws, runId);
+    ws = await openWorkspace({ workspace: dir, env: {} });
+    await trainAudioModel(ws);
     recordings = path.join(dir, 'field');
     recording = path.join(recordings, 'rec-04.wav');
     await cp(path.join(repoRoot, 'samples/audio/rec-04.wav'), recording);
@@ -261,7 +228,7 @@ describe('loupe predict on recordings', () => {
     assert.equal(items[0]!.start, 0);
     assert.equal(items.at(-1)!.end, RECORDING_SECONDS);
     let confident = 0;
-    for (const [start, end, label] of BURSTS) {
+    for (const [start, end, label] of REC04_BURSTS) {
       const centre = (start + end) / 2;
       const window = items.reduce((best, i) =>
         Math.abs((i.start! + i.end!) / 2 - centre) < Math.abs((best.start! + best.end!) / 2 - centre)

@@ -3,8 +3,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { candidatesFromAudio } from '../src/data/ingest/from-audio.js';
-import { ingest } from '../src/data/ingest/ingest.js';
 import { listVersions, readVersionItems } from '../src/data/versions/version-store.js';
 import { loadBackbone } from '../src/engine/backbones/registry.js';
 import { readSafetensors } from '../src/engine/safetensors.js';
@@ -16,7 +14,7 @@ import { buildPlan } from '../src/train/modes/build-plan.js';
 import { seededRandom } from '../src/train/random.js';
 import { trainModel, type TrainOutcome } from '../src/train/train-run.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../src/workspace/workspace.js';
-import { repoRoot } from './helpers/run-cli.js';
+import { BURST_AUGMENT, burstsTrainConfig, ingestBursts } from './helpers/audio-model-fixture.js';
 import { trainingWorkspace } from './helpers/training-workspace.js';
 
 const checkpointWeights = async (ws: Workspace, runId: string, epoch: number): Promise<TensorMap> =>
@@ -141,40 +139,17 @@ describe('audio mode', () => {
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'loupe-audio-'));
     await initWorkspace(dir, { name: 'audio-test' });
-    // Split by segment, not by recording: the sample's three recordings would leave 12 bursts
-    // to train on; its bursts are synthesised independently, so segments do not leak.
-    ws = await openWorkspace({ workspace: dir, env: { LOUPE__DATA__SPLIT__GROUPBY: 'none' } });
-    await ingest(ws, await candidatesFromAudio(path.join(repoRoot, 'samples/audio'), ws.blobs), {
-      dataset: 'bursts',
-      source: 'audio samples/audio',
-    });
+    ws = await openWorkspace({ workspace: dir, env: {} });
+    await ingestBursts(ws);
   });
   after(async () => {
     await ws.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const waveAndMasks = {
-    shift: 0.05,
-    gainDb: 6,
-    // Gentle: one class is white-noise bursts, which louder noise would make of every clip.
-    noise: { snrDb: [25, 40] as [number, number] },
-    timeMasks: 1,
-    timeMaskWidth: 6,
-    freqMasks: 1,
-    freqMaskWidth: 6,
-  };
+  /** The fixture's CNN, with frequency masks on top of its waveform augmentation. */
   const audio = (over: TrainConfigInput = {}) =>
-    trainConfigSchema.parse({
-      mode: 'audio',
-      epochs: 15,
-      batchSize: 8,
-      optimizer: { lr: 0.01 },
-      earlyStopping: { patience: 0 },
-      audio: { seconds: 0.5, filters: [8, 16, 32], classifier: [32] },
-      augment: { audio: waveAndMasks },
-      ...over,
-    });
+    burstsTrainConfig({ augment: { audio: { ...BURST_AUGMENT, freqMasks: 1, freqMaskWidth: 6 } }, ...over });
 
   it('augments each batch afresh from the waveforms, and not at all when nothing is enabled', async () => {
     const items = trainingItems(await readVersionItems(ws, (await listVersions(ws.db, 'bursts'))[0]!));

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isLoupeError } from '../errors/loupe-error.js';
 import { registerData } from './commands/data.js';
+import { registerDrift } from './commands/drift.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEngine } from './commands/engine.js';
 import { registerEval } from './commands/eval.js';
@@ -11,6 +12,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
 import { registerPromote } from './commands/promote.js';
+import { registerRetrain } from './commands/retrain.js';
 import { registerRuns } from './commands/runs.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
@@ -37,8 +39,10 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerModels(program);
   registerPromote(program);
+  registerRetrain(program);
   registerExport(program);
   registerServe(program);
+  registerDrift(program);
   registerKeys(program);
   return program;
 }

@@ -4,6 +4,9 @@ import { trainConfigSchema } from '../train/config/train-config.js';
 import { tuneConfigSchema } from '../train/tune/tune-config.js';
 import { gateConfigSchema } from '../registry/gate/gate-policy.js';
 import { serveConfigSchema } from '../serve/serve-config.js';
+import { driftConfigSchema } from '../monitor/drift/drift-config.js';
+import { retrainScheduleSchema } from '../monitor/retrain/retrain-schedule-config.js';
+import { webConfigSchema } from '../web/web-config.js';
 
 /**
  * loupe.yaml: what a workspace is and how its commands behave. Every section has defaults, so
@@ -51,6 +54,12 @@ const dataSchema = z.strictObject({
   validation: validationPolicySchema.default(validationPolicySchema.parse({})),
 });
 
+/** Watching served models: drift checks and retraining (docs/monitoring.md). */
+export const monitorConfigSchema = z.strictObject({
+  drift: driftConfigSchema.default(driftConfigSchema.parse({})),
+  retrain: retrainScheduleSchema.default(retrainScheduleSchema.parse({})),
+});
+
 const baseShape = {
   name: z.string().min(1).default('loupe'),
   data: dataSchema.default(dataSchema.parse({})),
@@ -58,6 +67,8 @@ const baseShape = {
   tune: tuneConfigSchema.default(tuneConfigSchema.parse({})),
   gate: gateConfigSchema.default(gateConfigSchema.parse({})),
   serve: serveConfigSchema.default(serveConfigSchema.parse({})),
+  monitor: monitorConfigSchema.default(monitorConfigSchema.parse({})),
+  web: webConfigSchema.default(webConfigSchema.parse({})),
 };
 
 export const configSchema = z.strictObject({

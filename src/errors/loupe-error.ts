@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   OVERLOADED: { status: 503, exit: 3 },
   /** A model version failed its gate policy: a verdict, not a malfunction. */
   GATE_FAILED: { status: 422, exit: 5 },
+  /** A drift check found the served inputs or predictions changed: a verdict, not a malfunction. */
+  DRIFT_DETECTED: { status: 422, exit: 6 },
+  /** Too few logged predictions for a drift verdict either way. */
+  NOT_ENOUGH_DATA: { status: 409, exit: 7 },
   MISSING_DEPENDENCY: { status: 500, exit: 4 },
   DISK_FULL: { status: 507, exit: 3 },
   NETWORK: { status: 502, exit: 3 },

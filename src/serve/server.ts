@@ -11,17 +11,22 @@ import Fastify, {
 } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { LoupeError } from '../errors/loupe-error.js';
+import type { WebConfig } from '../web/web-config.js';
+import { registerWebApp } from '../web/web-app.js';
 import type { Workspace } from '../workspace/workspace.js';
 import type { ApiKey } from './api-keys.js';
 import { createAuthenticator } from './auth.js';
 import { ModelHost } from './model-host.js';
 import { PredictService } from './predict-service.js';
 import { PredictionLog, type PredictionLogOptions } from './prediction-log.js';
+import { RetrainSchedule } from './retrain-schedule.js';
 import { installProblemHandlers } from './problem.js';
+import { registerFeedbackRoutes } from './routes/feedback-routes.js';
 import { registerHealthRoutes } from './routes/health-routes.js';
 import { registerPredictRoutes } from './routes/predict-routes.js';
 import type { ServeConfig } from './serve-config.js';
 import { createServeMetrics, type ServeMetrics } from './serve-metrics.js';
+import { DriftSchedule } from './drift-schedule.js';
 
 export interface ServerOptions {
   config: ServeConfig;
@@ -32,6 +37,10 @@ export interface ServerOptions {
   predictionLog?: PredictionLogOptions;
   /** ONNX Runtime threads per loaded model. */
   threads?: number;
+  /** The web app's settings; default the workspace's `web:` section. */
+  web?: WebConfig;
+  /** The built web app to serve; default the checkout's web/dist. */
+  webDist?: string;
 }
 
 export interface LoupeServer {
@@ -39,6 +48,8 @@ export interface LoupeServer {
   host: ModelHost;
   metrics: ServeMetrics;
   predictionLog: PredictionLog;
+  /** Starts `loupe retrain` when monitor.retrain's triggers fire. */
+  retrainSchedule: RetrainSchedule;
   /** Stops accepting requests, finishes those in flight, flushes the prediction log, stops the workers. */
   close(): Promise<void>;
 }
@@ -52,7 +63,9 @@ const IMAGE_TYPES = /^(image\/[\w.+-]+|application\/octet-stream)$/;
  */
 export async function createServer(ws: Workspace, o: ServerOptions): Promise<LoupeServer> {
   const c = o.config;
+  const web = o.web ?? ws.config.web;
   const app = Fastify({
+    trustProxy: web.trustProxy,
     logger: o.logger ?? { level: 'info' },
     bodyLimit: c.limits.bodyBytes,
     genReqId: (req) => {
@@ -78,6 +91,8 @@ export async function createServer(ws: Workspace, o: ServerOptions): Promise<Lou
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const metrics = createServeMetrics();
+  // Clients name a prediction by its request id in feedback, so every answer says it.
+  app.addHook('onRequest', async (request, reply) => void reply.header('x-request-id', request.id));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
@@ -164,6 +179,17 @@ export async function createServer(ws: Workspace, o: ServerOptions): Promise<Lou
     },
   });
   registerHealthRoutes(app, ws.db, host);
+  registerFeedbackRoutes(app, {
+    db: ws.db,
+    blobs: ws.blobs,
+    maxBytes: c.limits.bodyBytes,
+    flushLog: () => predictionLog.flush(),
+    authenticate: async (request) => {
+      const key = await authenticate(request, 'feedback');
+      if (key) keyed.set(request, key);
+      return key;
+    },
+  });
   app.get(
     '/metrics',
     { schema: { summary: 'Prometheus metrics', tags: ['health'], hide: false } },
@@ -171,14 +197,33 @@ export async function createServer(ws: Workspace, o: ServerOptions): Promise<Lou
       reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await registerWebApp(app, {
+    ws,
+    config: { ...ws.config, serve: c, web },
+    service,
+    host,
+    metrics,
+    predictionLog,
+    ...(o.webDist ? { webDist: o.webDist } : {}),
+  });
 
   await host.start();
+  const retrainSchedule = new RetrainSchedule(ws, ws.config.monitor.retrain, {
+    info: (x, m) => app.log.info(x, m),
+    warn: (x, m) => app.log.warn(x, m),
+  });
+  retrainSchedule.start();
+  const driftSchedule = new DriftSchedule(ws, ws.config.monitor.drift, host, metrics, app.log);
+  driftSchedule.start();
   return {
     app,
     host,
     metrics,
     predictionLog,
+    retrainSchedule,
     async close() {
+      await driftSchedule.close();
+      await retrainSchedule.close();
       await app.close();
       await host.close();
       await predictionLog.close();

@@ -51,7 +51,8 @@ export interface StudiesTable {
   best_run_id: string | null;
 }
 
-export type RunKind = 'train' | 'trial' | 'cv' | 'cv-fold';
+/** retrain: one `loupe retrain`; retrain-step: one of its steps (src/monitor/retrain/). */
+export type RunKind = 'train' | 'trial' | 'cv' | 'cv-fold' | 'retrain' | 'retrain-step';
 export const RUN_STATUSES = ['running', 'finished', 'failed', 'killed', 'pruned'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type RunMode = 'probe' | 'finetune' | 'scratch' | 'audio';
@@ -269,6 +270,270 @@ export interface FeedbackTable {
   dataset_version: string | null;
 }
 
+export const JOB_KINDS = ['ingest', 'train', 'tune', 'retrain'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+export const JOB_STATUSES = ['running', 'finished', 'failed', 'cancelled', 'interrupted'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** A long command started from the web app, run as a child `loupe` process (src/web/jobs/). */
+export interface JobsTable {
+  /** Time-ordered, like a run's id. */
+  id: string;
+  kind: JobKind;
+  /** JSON: the form's fields, as validated. */
+  args: string;
+  /** JSON: the `loupe` arguments they became. */
+  argv: string;
+  status: JobStatus;
+  /** The user's email. */
+  started_by: string;
+  created_at: string;
+  ended_at: string | null;
+  /** host:pid of the server that runs it: another one marks it interrupted after a restart. */
+  server: string;
+  pid: number | null;
+  /** JSON: the latest progress line the command printed (src/cli/progress.ts ProgressLine). */
+  progress: string | null;
+  /** The last lines the command printed. */
+  log_tail: string;
+  exit_code: number | null;
+  /** The training run the job made, once known. */
+  run_id: string | null;
+  /** The job this one carries on from. */
+  resumed_from: string | null;
+}
+
+/** An image in the web app's organiser: its file lives at <organiser dir>/<class_folder>/<stored_name>. */
+export interface OrganisedImagesTable {
+  id: Generated<number>;
+  /** The user who uploaded it. */
+  owner_id: number;
+  /** The file name as uploaded (shown, never used as a path). */
+  original_name: string;
+  /** The file's name in its class folder: safe, and unique because it carries the blob hash. */
+  stored_name: string;
+  /** A safe folder name for `label`. */
+  class_folder: string;
+  /** While a move is in flight: the folder the file is leaving (see organiser-files.ts). */
+  moved_from: string | null;
+  /** SHA-256 of the bytes, which are in the blob store under that name. */
+  blob_hash: string;
+  mime: string;
+  bytes: number;
+  /** The model version that classified it, and the request that did. */
+  model: string;
+  version: number;
+  request_id: string;
+  /** JSON: [{ label, probability }], the three most probable classes. */
+  top_k: string;
+  predicted: string;
+  probability: number;
+  /** The current class: the prediction until someone corrects it. */
+  label: string;
+  /** 0 or 1: a person chose the label. */
+  corrected: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export const USER_ROLES = ['viewer', 'annotator', 'admin'] as const;
+/** Ordered: each role may do everything the roles before it may. */
+export type UserRole = (typeof USER_ROLES)[number];
+
+/** A person's web app account. */
+export interface UsersTable {
+  id: Generated<number>;
+  /** Lower-cased; unique. */
+  email: string;
+  /** `scrypt$N$r$p$salt$hash` (base64): the parameters travel with the hash so they can be raised. */
+  password_hash: string;
+  role: UserRole;
+  created_at: string;
+  /** The admin whose invitation it used; null for the first account and open registration. */
+  invited_by: number | null;
+  last_login_at: string | null;
+  /** Set: the account cannot sign in and its sessions are ended. */
+  disabled_at: string | null;
+}
+
+/** A signed-in browser. The cookie holds a random id; only its SHA-256 is stored. */
+export interface SessionsTable {
+  id_hash: string;
+  user_id: number;
+  /** The synchronizer token state-changing requests must echo in x-csrf-token. */
+  csrf_token: string;
+  created_at: string;
+  /** Updated at most once a minute; the idle timeout counts from it. */
+  last_seen_at: string;
+  expires_at: string;
+}
+
+/** An admin's invitation to create an account with a role. Only the code's SHA-256 is stored. */
+export interface InvitationsTable {
+  id: Generated<number>;
+  code_hash: string;
+  role: UserRole;
+  /** When set, only this (lower-cased) email may use it. */
+  email: string | null;
+  created_by: number;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  used_by: number | null;
+  revoked_at: string | null;
+}
+
+export const SEGMENT_STATUSES = ['pending', 'accepted', 'corrected', 'deleted'] as const;
+/** pending: the model's guess, unreviewed; accepted/corrected: a person decided its class. */
+export type SegmentStatus = (typeof SEGMENT_STATUSES)[number];
+
+/** A recording uploaded to the audio annotator (src/web/annotator/), pre-labelled by `model@version`. */
+export interface RecordingsTable {
+  id: Generated<number>;
+  /** The file name as uploaded (shown, never used as a path). */
+  name: string;
+  /** SHA-256 of the WAV bytes, which are in the blob store under that name. */
+  blob: string;
+  bytes: number;
+  /** Seconds. */
+  duration: number;
+  sample_rate: number;
+  channels: number;
+  model: string;
+  version: number;
+  /** JSON: the model's classes, which segments may be labelled with. */
+  classes: string;
+  /** Seconds per prediction window and between window starts. */
+  window: number;
+  hop: number;
+  /** The log-mel spectrogram PNG in the blob store. */
+  spectrogram_blob: string;
+  uploaded_by: string;
+  uploaded_at: string;
+}
+
+/** A labelled stretch of a recording: its current state, and the prediction it started from. */
+export interface SegmentsTable {
+  id: Generated<number>;
+  recording_id: number;
+  /** Seconds, to the microsecond. */
+  start: number;
+  end: number;
+  label: string;
+  status: SegmentStatus;
+  /** Bumped by every edit, so a stale edit can be refused. */
+  revision: Generated<number>;
+  /** The original prediction; null for a segment a person added. */
+  predicted_label: string | null;
+  predicted_probability: number | null;
+  /** JSON: [{ label, probability }], most probable first. */
+  predicted_top: string | null;
+  predicted_start: number | null;
+  predicted_end: number | null;
+  model: string | null;
+  version: number | null;
+  /** `model@version`, or the email of the person who added it. */
+  created_by: string;
+  created_at: string;
+  edited_by: string | null;
+  edited_at: string | null;
+}
+
+/** The feedback rows each segment's edits wrote, in the order written. */
+export interface SegmentFeedbackTable {
+  segment_id: number;
+  feedback_id: number;
+}
+
+/** Held while a retrain runs: one at a time per workspace (src/monitor/retrain/retrain-lock.ts). */
+export interface RetrainLockTable {
+  /** 'workspace': the lock's one row. */
+  scope: string;
+  /** Random, the holder's: renewing or releasing a lock someone took over changes nothing. */
+  token: string;
+  /** The retrain's run, once started. */
+  retrain_id: string | null;
+  model: string;
+  host: string;
+  pid: number;
+  started_at: string;
+  /** Renewed every few seconds; a stale one means the holder is gone. */
+  heartbeat_at: string;
+}
+
+/** A retrain step's content key and what it produced, so a rerun with the same inputs reuses it. */
+export interface RetrainStepsTable {
+  /** The step's own run (kind retrain-step). */
+  run_id: string;
+  retrain_id: string;
+  step: string;
+  /** SHA-256 of the step's inputs. */
+  key: string;
+  /** JSON: the step's report. */
+  outcome: string | null;
+}
+
+export const DRIFT_STATUSES = ['ok', 'drift', 'insufficient'] as const;
+export type DriftStatus = (typeof DRIFT_STATUSES)[number];
+
+/** One drift check of a model version's latest predictions against its reference (src/monitor/drift/). */
+export interface DriftChecksTable {
+  id: Generated<number>;
+  at: string;
+  model: string;
+  /** The version whose predictions were checked; null when the model has none logged yet. */
+  version: number | null;
+  /** 'insufficient': too few predictions for a verdict. */
+  status: DriftStatus;
+  /** Who ran it: 'cli' (`loupe drift`) or 'schedule' (`loupe serve`). */
+  source: string;
+  window_size: number;
+  reference_size: number;
+  /** The dataset version the reference was computed on. */
+  dataset_version: string | null;
+  /** The family-wise false-alarm rate the verdicts were held to. */
+  alpha: number;
+  /** JSON: per test, its statistic, p-value, threshold and verdict (DriftTestResult[]) and skipped tests. */
+  tests: string;
+  /** One line for people: the verdict and why. */
+  message: string;
+}
+
+/** A model version's reference for drift checks, computed once and kept in the blob store. */
+export interface DriftReferencesTable {
+  model: string;
+  version: number;
+  dataset_version: string;
+  /** Which items: split, sample size and seed, e.g. 'val:1000:0'. */
+  sample: string;
+  blob: string;
+  items: number;
+  created_at: string;
+}
+
+/** An input the review queue may show, scored by how unsure the model was (one row per input and model). */
+export interface ReviewCandidatesTable {
+  input_hash: string;
+  model: string;
+  /** The latest logged prediction of the input by the model; null when only the organiser has one. */
+  prediction_id: number | null;
+  /** Where the bytes are: the prediction's stored input, or the organised image's. */
+  blob: string;
+  predicted: string;
+  /** p1 − p2 of the stored top-k. */
+  margin: number;
+  /** Entropy (nats) of the stored top-k, the left-over probability as one more outcome. */
+  entropy: number;
+  at: string;
+}
+
+/** How far into the prediction log and the organiser review_candidates has read (one row, id 1). */
+export interface ReviewProgressTable {
+  id: number;
+  last_prediction_id: number;
+  last_organised_id: number;
+}
+
 export interface DatabaseSchema {
   downloads: DownloadsTable;
   dataset_versions: DatasetVersionsTable;
@@ -284,4 +549,18 @@ export interface DatabaseSchema {
   api_keys: ApiKeysTable;
   predictions: PredictionsTable;
   feedback: FeedbackTable;
+  retrain_lock: RetrainLockTable;
+  retrain_steps: RetrainStepsTable;
+  recordings: RecordingsTable;
+  segments: SegmentsTable;
+  segment_feedback: SegmentFeedbackTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  invitations: InvitationsTable;
+  organised_images: OrganisedImagesTable;
+  review_candidates: ReviewCandidatesTable;
+  review_progress: ReviewProgressTable;
+  jobs: JobsTable;
+  drift_checks: DriftChecksTable;
+  drift_references: DriftReferencesTable;
 }

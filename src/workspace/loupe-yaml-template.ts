@@ -103,6 +103,37 @@ serve:                # loupe serve; keys and the prediction log are in docs/ser
     intervalMs: 1000  # how often the registry is checked for moved aliases
   topK: 5             # classes returned per prediction
 
+web:                  # the browser app on loupe serve's port; accounts and roles in docs/web-app.md
+  registration: invite  # after the first account (always allowed, admin): open | invite
+  defaultRole: viewer   # the role open registration gives: viewer | annotator
+  invitationDays: 7     # how long an invitation link stays usable
+  trustProxy: false     # true, or the proxies' addresses/CIDRs, behind a reverse proxy (https, client IPs)
+  session:
+    maxAgeHours: 168    # a sign-in ends after this long, however active
+    idleMinutes: 720    # ...or after this long without a request
+  login:                # password guessing: 429 with Retry-After beyond these, per window
+    maxFailuresPerAccount: 10
+    maxFailuresPerIp: 50
+    windowMinutes: 15
+  organiser:            # the photo organiser (docs/web-app.md#organise)
+    dir: organised      # one folder per class, relative to the workspace
+    # model: fm         # the model that sorts uploads; default: the only registered model
+
+monitor:              # watching served models; every key is in docs/monitoring.md
+  drift:              # loupe drift MODEL, and loupe serve every intervalMs
+    window: 200       # the latest predictions of the served version that are compared
+    minWindow: 100    # fewer than this: "not enough data", no verdict
+    alpha: 0.05       # chance of a false alarm per check, shared by the tests (Holm)
+    permutations: 500 # of the MMD test's null distribution
+    referenceSize: 1000   # held-out items of the version's dataset the window is compared with
+    intervalMs: 600000    # how often loupe serve checks each model; 0: never
+    seed: 0
+    tests: { mmd: true, classifier: true, predictions: true, confidence: true }
+  retrain:            # loupe serve starts \`loupe retrain MODEL\` itself when a trigger fires
+    onDrift: false    # when a new drift check found drift
+    minFeedback: 0    # when this many decisions (accepts, corrections) are pending; 0: never
+    intervalMs: 60000 # how often the triggers are looked at
+
 profiles:
   local: {}
   ci:                 # small and quick: loupe --profile ci train

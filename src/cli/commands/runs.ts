@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { chartGrid, lineChartSpec } from '../../charts/line-chart.js';
+import { chartGrid } from '../../charts/line-chart.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import {
   getRun,
@@ -13,17 +13,13 @@ import {
   type RunMetric,
   type RunStatus,
 } from '../../track/run-store.js';
+import { comparedCurveCharts } from '../../track/run-curves.js';
+import { flattenSettings, runSettings } from '../../track/run-settings.js';
 import { getStudy } from '../../track/study-store.js';
 import { renderTable } from '../../util/render-table.js';
 import { withWorkspace } from '../workspace-options.js';
 
 const DEFAULT_LIMIT = 50;
-/** The curves `runs compare` draws: [metric, chart title, y axis title]. */
-const COMPARED_CURVES = [
-  ['val.macro_f1', 'validation macro-F1', 'macro-F1'],
-  ['val.accuracy', 'validation accuracy', 'accuracy'],
-  ['train.loss', 'training loss', 'loss'],
-] as const;
 
 const num = (v: number | null | undefined): string =>
   v === null || v === undefined
@@ -53,25 +49,6 @@ function bytes(n: number): string {
   for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
   return i ? `${n.toFixed(1)} ${units[i]}` : `${n} B`;
 }
-
-/** Nested settings as dotted keys, so two configs line up row by row. */
-function flatten(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-  } else out[prefix] = typeof value === 'string' ? value : JSON.stringify(value);
-  return out;
-}
-
-/** What a run was trained from, as one flat record: its configuration and its inputs. */
-const settings = (r: Run) =>
-  flatten({
-    mode: r.mode,
-    dataset_version: r.dataset_version,
-    backbone: r.backbone,
-    seed: r.seed,
-    git_commit: r.git_commit,
-    config: r.config,
-  });
 
 /** One row per step, one column per metric. */
 function metricTable(metrics: RunMetric[]): string {
@@ -137,7 +114,7 @@ function printShow(r: Run, metrics: RunMetric[], artifacts: RunArtifact[]) {
   ];
   for (const [label, value] of lines) if (value) console.log(`${label.padEnd(9)} ${value}`);
 
-  const config = Object.entries(flatten(r.config));
+  const config = Object.entries(flattenSettings(r.config));
   if (config.length) console.log(`\nconfig\n${renderTable(['setting', 'value'], config)}`);
   if (r.summary) {
     const rows = Object.entries(r.summary).map(([k, v]) => [k, num(v)]);
@@ -217,7 +194,7 @@ export function registerRuns(program: Command): void {
         for (const [label, r] of [['a', a] as const, ['b', b] as const])
           console.log(`${label}  ${r.id}  ${r.name}  (${r.status}, ${runDuration(r)})`);
 
-        const [sa, sb] = [settings(a), settings(b)];
+        const [sa, sb] = [runSettings(a), runSettings(b)];
         const keys = [...new Set([...Object.keys(sa), ...Object.keys(sb)])].filter((k) => sa[k] !== sb[k]);
         console.log(
           keys.length
@@ -237,20 +214,10 @@ export function registerRuns(program: Command): void {
           console.log(`\nfinal metrics\n${renderTable(['metric', a.id, b.id, 'b − a'], rows)}`);
         }
 
-        const [ma, mb] = [await runMetrics(ws.db, a.id), await runMetrics(ws.db, b.id)];
-        const series = (r: Run, metrics: RunMetric[], name: string) => ({
-          name: `${r.name} (${r.id})`,
-          points: metrics
-            .filter((m) => m.name === name && m.value !== null)
-            .map((m): [number, number] => [m.step, m.value!]),
-        });
-        const charts = COMPARED_CURVES.map(([metric, title, yTitle]) => ({
-          title,
-          yTitle,
-          series: [series(a, ma, metric), series(b, mb, metric)],
-        }))
-          .filter((c) => c.series.some((s) => s.points.length))
-          .map((c) => lineChartSpec({ ...c, xTitle: 'epoch' }));
+        const charts = comparedCurveCharts([
+          { run: a, metrics: await runMetrics(ws.db, a.id) },
+          { run: b, metrics: await runMetrics(ws.db, b.id) },
+        ]);
         if (!charts.length) return console.log('\nno per-epoch metrics to plot');
         const file = o.plot ?? path.join(ws.stateDir, 'reports', `compare-${a.id}-${b.id}.png`);
         // Vega takes a noticeable moment to load; only this command needs it.

@@ -62,7 +62,7 @@ Examples:
           const loaded = server.host.status().loaded.map((m) => m.version);
           console.error(
             `loupe: serving ${loaded.length ? loaded.join(', ') : 'no model yet (register one; it is picked up without a restart)'} at ${address}` +
-              ` — docs ${address}/docs, metrics ${address}/metrics`,
+              ` — web app ${address}/, API docs ${address}/docs, metrics ${address}/metrics`,
           );
           const signal = await stop;
           console.error(`loupe: ${signal}: finishing requests in flight, then stopping`);

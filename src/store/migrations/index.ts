@@ -5,6 +5,12 @@ import * as embeddings from './0003-embeddings.js';
 import * as registry from './0004-registry.js';
 import * as serving from './0006-serving.js';
 import * as feedback from './0007-feedback.js';
+import * as drift from './0008-drift.js';
+import * as retrain from './0009-retrain.js';
+import * as accounts from './0010-accounts.js';
+import * as organiser from './0011-organiser.js';
+import * as annotations from './0012-annotations.js';
+import * as jobs from './0013-jobs.js';
 
 /** Every migration, in order. Names sort in the order they must run. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -14,4 +20,10 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004-registry': registry,
   '0006-serving': serving,
   '0007-feedback': feedback,
+  '0008-drift': drift,
+  '0009-retrain': retrain,
+  '0010-accounts': accounts,
+  '0011-organiser': organiser,
+  '0012-annotations': annotations,
+  '0013-jobs': jobs,
 };
