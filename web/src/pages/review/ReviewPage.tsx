@@ -82,9 +82,11 @@ export function ReviewPage() {
         const { decision } = await api<{ decision: DecisionView }>('/api/review/decisions', {
           json: { input_hash: item.input_hash, model: item.model, action, ...(label ? { label } : {}) },
         });
+        await load();
+        // Said only once the queue has moved and (in finally) the page is free again, in one
+        // render: a key pressed on seeing the message must not land while the page is still busy.
         setDone((d) => [...d, decision]);
         setLast(describe(decision));
-        await load();
       } catch (e) {
         setError(e);
       } finally {
@@ -100,9 +102,9 @@ export function ReviewPage() {
     setBusy(true);
     try {
       await api(`/api/review/decisions/${previous.id}`, { method: 'DELETE' });
+      await load();
       setDone((d) => d.slice(0, -1));
       setLast(`Undid: ${describe(previous)}`);
-      await load();
     } catch (e) {
       setError(e);
     } finally {
