@@ -25,7 +25,13 @@ import { runGate, type GateResult, type RuleResult } from '../src/registry/gate/
 import { readModelFile } from '../src/registry/model-files.js';
 import { promote } from '../src/registry/promote.js';
 import { EVAL_REPORT_FILE } from '../src/registry/register-model.js';
-import { aliasTarget, auditLog, moveAlias, type ModelVersion } from '../src/registry/registry-store.js';
+import {
+  aliasTarget,
+  auditLog,
+  getVersion,
+  moveAlias,
+  type ModelVersion,
+} from '../src/registry/registry-store.js';
 import type { Workspace } from '../src/workspace/workspace.js';
 import { correctness, gatePolicy, storedPredictions, trainAndRegister } from './helpers/registry-fixture.js';
 import { repoRoot, runLoupe } from './helpers/run-cli.js';
@@ -537,6 +543,35 @@ describe('gates', () => {
       (e: unknown) => isLoupeError(e, 'GATE_FAILED') && (e.details?.gate as GateResult).champion === 'fm@3',
     );
     assert.equal(await aliasTarget(ws.db, 'fm', 'prod'), 3);
+  });
+
+  it('reuses a gate judged against the alias holder, and judges again once the alias has moved', async () => {
+    const failing = gatePolicy({ rules: [{ metric: 'accuracy', min: 2 }] });
+    const passing = gatePolicy({ rules: [{ metric: 'accuracy', min: 0 }] });
+    const judge = async (version: number) =>
+      runGate(ws, await getVersion(ws.db, { model: 'fm', version }), { ...passing, against: 'staging' });
+    const [judged2, judged1] = [await judge(2), await judge(1)];
+    assert.deepEqual([judged2.passed, judged2.champion, judged1.champion], [true, null, null]);
+    // Judged against the alias as it still is (empty): not judged again, so the failing policy
+    // is never applied.
+    const moved = await promote(
+      ws,
+      { model: 'fm', version: 2 },
+      { alias: 'staging', policy: failing, judged: judged2 },
+    );
+    assert.equal(moved.gate, judged2);
+    assert.equal(await aliasTarget(ws.db, 'fm', 'staging'), 2);
+    // fm@1's verdict was judged while the alias was empty; fm@2 holds it now: judged again, refused.
+    await assert.rejects(
+      promote(ws, { model: 'fm', version: 1 }, { alias: 'staging', policy: failing, judged: judged1 }),
+      (e: unknown) => isLoupeError(e, 'GATE_FAILED') && (e.details?.gate as GateResult).champion === 'fm@2',
+    );
+    // Nor does another version's verdict stand for this one.
+    await assert.rejects(
+      promote(ws, { model: 'fm', version: 3 }, { alias: 'staging', policy: failing, judged: judged2 }),
+      (e: unknown) => isLoupeError(e, 'GATE_FAILED'),
+    );
+    assert.equal(await aliasTarget(ws.db, 'fm', 'staging'), 2);
   });
 
   it('loupe gate prints the verdict table and exits 5 when a rule fails, 0 when all pass', async () => {

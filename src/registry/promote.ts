@@ -20,6 +20,12 @@ export interface PromoteOptions {
   force?: boolean;
   actor?: string;
   policy: GateConfig;
+  /**
+   * This version's gate, already judged under `policy` (a retrain's gate step). It stands when
+   * it was judged against the alias's current holder, so that champion is not evaluated twice;
+   * if the alias has moved since, the gate is judged again.
+   */
+  judged?: GateResult;
   signal?: AbortSignal;
 }
 
@@ -53,12 +59,12 @@ export async function promote(ws: Workspace, ref: ModelRef, o: PromoteOptions): 
   const version = await getVersion(ws.db, ref);
   await verifyFiles(ws, version);
   const expected = (await aliasTarget(ws.db, version.model, alias)) ?? null;
-  const gate = await runGate(
-    ws,
-    version,
-    { ...o.policy, against: alias },
-    o.signal ? { signal: o.signal } : {},
-  );
+  const holder =
+    expected === null || expected === version.version ? null : formatRef(version.model, expected);
+  const gate =
+    o.judged && o.judged.model === version.ref && o.judged.champion === holder
+      ? o.judged
+      : await runGate(ws, version, { ...o.policy, against: alias }, o.signal ? { signal: o.signal } : {});
   if (!gate.passed && !o.force) {
     const failed = gate.rules.filter((r) => r.verdict === 'fail').map((r) => `${r.rule}: ${r.detail}`);
     throw new LoupeError(

@@ -254,7 +254,8 @@ export function gateStep(
 
 /**
  * Moves the alias to a candidate that passed, in the registry's one audited transaction (which
- * judges it once more against the alias as it is at that moment); otherwise records why not.
+ * reuses the gate step's verdict while the alias still holds the champion it was judged against,
+ * and judges again if it moved meanwhile); otherwise records why not.
  */
 export function promoteStep(
   ctx: RetrainContext,
@@ -294,6 +295,7 @@ export function promoteStep(
             alias,
             reason,
             policy: o.policy,
+            ...(gate.gate ? { judged: gate.gate } : {}),
             signal: ctx.signal,
             ...(ctx.actor ? { actor: ctx.actor } : {}),
           },
@@ -308,7 +310,7 @@ export function promoteStep(
           detail: `${model}:${alias} → ${candidate.ref}${from ? ` (was ${from})` : ''}`,
         };
       } catch (e) {
-        // Judged again at the move: a rule on a figure measured afresh (latency) can flip.
+        // Judged again at the move when the alias moved since the gate step, and may fail then.
         if (!isLoupeError(e, 'GATE_FAILED')) throw e;
         return skip(`refused at the move: ${e.message}`);
       }
