@@ -144,11 +144,20 @@ describe('the organiser page in Chromium', { skip: skipWithoutChromium }, () => 
 
       // A class tab shows only its images.
       await page.getByRole('tab', { name: new RegExp(`^${bulkClass} `) }).click();
+      await page.getByRole('tab', { name: new RegExp(`^${bulkClass} `), selected: true }).waitFor();
       const inTab = (await rows()).filter((r) => r.label === bulkClass);
-      assert.equal(
-        await page.getByRole('list', { name: 'Images' }).getByRole('article').count(),
-        inTab.length,
-      );
+      // The grid re-renders after the tab's page arrives; wait for it rather than count mid-swap.
+      const shown = await page
+        .waitForFunction(
+          `document.querySelectorAll('ul[aria-label="Images"] article').length === ${inTab.length}`,
+          undefined,
+          { timeout: 10_000 },
+        )
+        .then(
+          () => inTab.length,
+          async () => page.getByRole('list', { name: 'Images' }).getByRole('article').count(),
+        );
+      assert.equal(shown, inTab.length);
       await screenshot(page, 'organise-class-tab-desktop');
 
       // Download everything: a zip of class folders holding exactly the organised files.
