@@ -60,7 +60,7 @@ describe('drift of a served model', () => {
   async function serve(version: ModelVersion, pngs: Buffer[]): Promise<void> {
     const classifier = await Classifier.open(await readModelFile(ws.blobs, version));
     const log = new PredictionLog(
-      ws.db,
+      ws.dbFile,
       ws.blobs,
       { sample: 1, storeInputs: false, retentionDays: 30, maxRows: 100_000 },
       { pruneEveryMs: 0 },

@@ -39,7 +39,7 @@ afterEach(async () => {
 const defaults = serveConfigSchema.parse({}).predictionLog;
 function openLog(settings: Partial<PredictionLogSettings> = {}, options: PredictionLogOptions = {}) {
   const log = new PredictionLog(
-    ws.db,
+    ws.dbFile,
     ws.blobs,
     { ...defaults, ...settings },
     { pruneEveryMs: 0, ...options },
@@ -186,7 +186,7 @@ describe('prediction log', () => {
     assert.equal(byId.get('hash-only')!.inputHash, 'ab'.repeat(32));
 
     assert.throws(
-      () => new PredictionLog(ws.db, undefined, { ...defaults, storeInputs: true }),
+      () => new PredictionLog(ws.dbFile, undefined, { ...defaults, storeInputs: true }),
       /needs a blob store/,
     );
     assert.throws(() => plain.record(entry(4, { input: undefined })), /input bytes or inputHash/);
@@ -317,6 +317,62 @@ describe('prediction log', () => {
       if (!released) lock.exec('ROLLBACK');
       lock.close();
     }
+  });
+
+  it('waits out a lock in its writer thread: flush() resolves after the release, timers keep running', async () => {
+    const log = openLog({}, { flushEveryMs: 60_000 });
+    for (let i = 0; i < 20; i++) log.record(entry(i));
+    const lock = new BetterSqlite3(path.join(ws.root, '.loupe', 'loupe.db'));
+    lock.exec('BEGIN IMMEDIATE');
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    try {
+      const flushed = log.flush();
+      await sleep(400);
+      assert.equal(log.stats.pending, 20, 'nothing is written while the lock is held');
+      // An in-thread write would freeze the event loop for the whole wait.
+      assert.ok(ticks >= 15, `only ${ticks} timer ticks in 400 ms`);
+      lock.exec('COMMIT');
+      await flushed;
+      assert.equal(await rowCount(), 20);
+    } finally {
+      clearInterval(ticker);
+      if (lock.inTransaction) lock.exec('ROLLBACK');
+      lock.close();
+    }
+  });
+
+  it('reports each outcome once, exactly: recorded, sampled out, dropped', async () => {
+    const seen = { recorded: 0, sampled_out: 0, dropped: 0 };
+    const log = openLog(
+      { sample: 0.5 },
+      { seed: 3, queueLimit: 100, flushEveryMs: 60_000, onOutcome: (o, n) => (seen[o] += n) },
+    );
+    for (let i = 0; i < 400; i++) log.record(entry(i));
+    await log.close();
+    const { recorded, sampledOut, dropped } = log.stats;
+    assert.deepEqual(seen, { recorded, sampled_out: sampledOut, dropped });
+    assert.equal(recorded, 100);
+    assert.equal(recorded + sampledOut + dropped, 400);
+    assert.ok(sampledOut > 150 && sampledOut < 250, `${sampledOut} sampled out`);
+    assert.equal(await rowCount(), 100);
+  });
+
+  it('counts a batch as dropped, with the reason, when the database cannot be opened', async () => {
+    const errors: Error[] = [];
+    let dropped = 0;
+    const log = new PredictionLog(dir, undefined, defaults, {
+      pruneEveryMs: 0,
+      flushEveryMs: 60_000,
+      onError: (e) => errors.push(e),
+      onOutcome: (o, n) => (dropped += o === 'dropped' ? n : 0),
+    });
+    logs.push(log);
+    for (let i = 0; i < 3; i++) log.record(entry(i));
+    await assert.rejects(log.flush(), /cannot open the database/);
+    assert.equal(log.stats.dropped, 3);
+    assert.equal(dropped, 3);
+    assert.equal(log.stats.pending, 0, 'a failing batch does not block the queue');
   });
 
   it('bounds the bytes of queued inputs too', async () => {

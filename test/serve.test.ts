@@ -848,6 +848,13 @@ describe('loupe serve', () => {
       assert.equal(keyed.embedding.length, anonymous.embedding?.length);
       const latest = await recent(ws.db, { model: 'fm', limit: 500 });
       assert.ok(latest.some((r) => r.requestId === ids.keyed && r.caller === key.id));
+      // The metric counts what the log wrote, under its own outcome.
+      const metrics = await metricsOf(main.url);
+      assert.equal(
+        metricValue(metrics, 'loupe_prediction_log_total', { outcome: 'recorded' }),
+        main.predictionLog.stats.recorded,
+      );
+      assert.equal(metricValue(metrics, 'loupe_prediction_log_total', { outcome: 'dropped' }) ?? 0, 0);
     });
   });
 

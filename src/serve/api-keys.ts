@@ -3,7 +3,7 @@ import { LoupeError } from '../errors/loupe-error.js';
 import type { Database } from '../store/database.js';
 import { immediateTransaction } from '../store/immediate-transaction.js';
 import { API_KEY_SCOPES, type ApiKeyScope, type ApiKeysTable } from '../store/schema.js';
-import { immediateTransactionNoWait } from './prediction-log.js';
+import { immediateTransactionNoWait } from '../store/immediate-transaction.js';
 import { serveConfigSchema } from './serve-config.js';
 
 export { API_KEY_SCOPES, type ApiKeyScope };

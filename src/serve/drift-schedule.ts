@@ -1,4 +1,3 @@
-import type { Worker } from 'node:worker_threads';
 import { DRIFT_TESTS, type DriftConfig } from '../monitor/drift/drift-config.js';
 import type { DriftCheck } from '../monitor/drift/drift-store.js';
 import type {
@@ -6,6 +5,7 @@ import type {
   DriftWorkerSetup,
   FromDriftWorker,
 } from '../monitor/drift/drift-worker-protocol.js';
+import { RequestWorker } from '../util/request-worker.js';
 import { spawnModuleWorker } from '../util/spawn-worker.js';
 import type { Workspace } from '../workspace/workspace.js';
 import type { HostLog, ModelHost } from './model-host.js';
@@ -20,19 +20,29 @@ import type { ServeMetrics } from './serve-metrics.js';
  */
 export class DriftSchedule {
   private timer: NodeJS.Timeout | undefined;
-  private worker: Worker | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<number, (m: FromDriftWorker) => void>();
+  private readonly worker: RequestWorker<DriftCheckRequest, FromDriftWorker>;
   private running: Promise<void> | undefined;
   private closed = false;
 
   constructor(
-    private readonly ws: Workspace,
+    ws: Workspace,
     private readonly config: DriftConfig,
     private readonly host: Pick<ModelHost, 'status'>,
     private readonly metrics: ServeMetrics,
     private readonly log: HostLog,
-  ) {}
+  ) {
+    const setup: DriftWorkerSetup = { root: ws.root, profile: ws.profile };
+    this.worker = new RequestWorker<DriftCheckRequest, FromDriftWorker>(
+      () => {
+        const worker = spawnModuleWorker(import.meta.url, '../monitor/drift/drift-worker');
+        // spawnModuleWorker passes no workerData, so the setup goes as the first message's payload.
+        worker.postMessage({ type: 'setup', ...setup });
+        return worker;
+      },
+      (id, message) => ({ type: 'failed', id, error: { code: 'INTERNAL', message } }),
+      'drift worker',
+    );
+  }
 
   /** Starts the timer; the first check runs one interval after start. intervalMs 0: never. */
   start(): void {
@@ -61,37 +71,7 @@ export class DriftSchedule {
   }
 
   private ask(model: string): Promise<FromDriftWorker> {
-    const worker = this.ensureWorker();
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
-      const request: DriftCheckRequest = { type: 'check', id, model, config: this.config };
-      worker.postMessage(request);
-    });
-  }
-
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const setup: DriftWorkerSetup = { root: this.ws.root, profile: this.ws.profile };
-    const worker = spawnModuleWorker(import.meta.url, '../monitor/drift/drift-worker');
-    // spawnModuleWorker passes no workerData, so the setup goes as the first message's payload.
-    worker.postMessage({ type: 'setup', ...setup });
-    worker.on('message', (m: FromDriftWorker) => {
-      const resolve = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      resolve?.(m);
-    });
-    const fail = (message: string) => {
-      if (this.worker === worker) this.worker = undefined; // a new one starts with the next check
-      for (const [id, resolve] of this.pending)
-        resolve({ type: 'failed', id, error: { code: 'INTERNAL', message } });
-      this.pending.clear();
-    };
-    worker.on('error', (e) => fail(`the drift worker crashed: ${e.message}`));
-    worker.on('exit', (code) => fail(`the drift worker exited (code ${code})`));
-    worker.unref();
-    this.worker = worker;
-    return worker;
+    return this.worker.ask((id) => ({ type: 'check', id, model, config: this.config }));
   }
 
   private publish(c: DriftCheck): void {
@@ -134,15 +114,7 @@ export class DriftSchedule {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.postMessage({ type: 'close' });
-      const force = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
-      await exited;
-      clearTimeout(force);
-    }
+    await this.worker.close({ type: 'close' }, CLOSE_GRACE_MS);
     await this.running;
   }
 }

@@ -105,7 +105,7 @@ export class PredictService {
           });
           this.metrics.confidence.observe({ model: served.model }, best.probability);
           if (this.log) {
-            const recorded = this.log.record({
+            this.log.record({
               model: served.model,
               version: served.version,
               input: bytes,
@@ -117,7 +117,6 @@ export class PredictService {
               ...(ctx.caller ? { caller: ctx.caller } : {}),
               requestId: ctx.requestId,
             });
-            this.metrics.predictionLog.inc({ outcome: recorded ? 'recorded' : 'sampled_out_or_dropped' });
           }
           return { predictions };
         } catch (e) {

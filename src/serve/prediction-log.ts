@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
 import { LoupeError } from '../errors/loupe-error.js';
 import { sha256, type BlobStore } from '../store/blob-store.js';
 import type { Database } from '../store/database.js';
-import { immediateTransaction } from '../store/immediate-transaction.js';
-import type { DatabaseSchema, PredictionSource, PredictionsTable } from '../store/schema.js';
+import { isBusy } from '../store/immediate-transaction.js';
+import type { PredictionSource } from '../store/schema.js';
+import type { PredictionRow } from './prediction-log-rows.js';
+import { PredictionLogWriter } from './prediction-log-writer.js';
 import type { PredictionLogConfig } from './serve-config.js';
 
 export type { PredictionSource };
@@ -39,6 +40,9 @@ export interface PredictionEntry {
 
 export type PredictionLogSettings = PredictionLogConfig;
 
+/** What became of an entry offered to the log: the outcomes `loupe_prediction_log_total` counts. */
+export type PredictionLogOutcome = 'recorded' | 'sampled_out' | 'dropped';
+
 export interface PredictionLogOptions {
   /** Makes sampling a function of (seed, request id): the same requests are kept on every run. */
   seed?: string | number;
@@ -53,6 +57,8 @@ export interface PredictionLogOptions {
   pruneEveryMs?: number;
   /** Failures of background writes; the request path never sees them. */
   onError?: (error: Error) => void;
+  /** Each entry's fate as it is settled (a batch's at once): for metrics. */
+  onOutcome?: (outcome: PredictionLogOutcome, count: number) => void;
 }
 
 export interface PredictionLogStats {
@@ -69,52 +75,13 @@ export interface PredictionLogStats {
 }
 
 interface Pending {
-  row: Omit<PredictionsTable, 'id' | 'input_hash' | 'input_blob'>;
+  row: Omit<PredictionRow, 'input_hash' | 'input_blob'>;
   inputHash: string | undefined;
   input: Uint8Array | undefined;
   inputBlob: string | null;
 }
 
 const MiB = 1024 * 1024;
-/** Rows per INSERT: 14 columns each stays far below SQLite's bound-variable limit. */
-const ROWS_PER_INSERT = 50;
-/** Rows per DELETE transaction when pruning, so a large prune never holds the lock for long. */
-const PRUNE_CHUNK = 5000;
-
-const isBusy = (e: unknown) => String((e as { code?: unknown } | null)?.code ?? '').startsWith('SQLITE_BUSY');
-
-/**
- * Like immediateTransaction, but gives up at once, instead of waiting the busy timeout, when
- * another connection holds the write lock. better-sqlite3 is synchronous: waiting for a lock
- * blocks the event loop, and with it every request the server is handling. Work that can be
- * retried later (logging, a last-used timestamp) should not pay that.
- */
-export async function immediateTransactionNoWait<T>(
-  db: Database,
-  work: (trx: Kysely<DatabaseSchema>) => Promise<T>,
-): Promise<{ busy: true } | { busy: false; value: T }> {
-  return db.connection().execute(async (conn) => {
-    const { rows } = await sql<{ timeout: number }>`pragma busy_timeout`.execute(conn);
-    const timeout = Math.max(0, Math.trunc(Number(rows[0]?.timeout ?? 0)));
-    await sql`pragma busy_timeout = 0`.execute(conn);
-    try {
-      await sql`begin immediate`.execute(conn);
-    } catch (e) {
-      if (isBusy(e)) return { busy: true };
-      throw e;
-    } finally {
-      await sql.raw(`pragma busy_timeout = ${timeout}`).execute(conn);
-    }
-    try {
-      const value = await work(conn);
-      await sql`commit`.execute(conn);
-      return { busy: false, value };
-    } catch (e) {
-      await sql`rollback`.execute(conn);
-      throw e;
-    }
-  });
-}
 
 const iso = (t: Date | string) => (typeof t === 'string' ? new Date(t).toISOString() : t.toISOString());
 
@@ -133,10 +100,11 @@ function embeddingOf(bytes: Uint8Array): Float32Array {
 
 /**
  * The served-predictions log. record() runs on the request path, so it only samples and
- * queues; a timer writes the queue in one transaction every flushEveryMs (or as soon as
- * batchSize entries wait). The queue is bounded: when the database falls behind (another
- * process holds the write lock), new entries are dropped and counted rather than held without
- * limit, because the log is for monitoring and must never take the server down with it.
+ * queues; a timer hands the queue to the writer thread (PredictionLogWriter) every flushEveryMs
+ * (or as soon as batchSize entries wait), one transaction per batch. The queue is bounded: when
+ * the database falls behind (another process holds the write lock), new entries are dropped and
+ * counted rather than held without limit, because the log is for monitoring and must never take
+ * the server down with it.
  */
 export class PredictionLog {
   private readonly queue: Pending[] = [];
@@ -148,14 +116,16 @@ export class PredictionLog {
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly background = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly writer: PredictionLogWriter;
   private readonly queueLimit: number;
   private readonly queueBytesLimit: number;
   private readonly flushEveryMs: number;
   private readonly batchSize: number;
   private readonly onError: (error: Error) => void;
 
+  /** `dbFile` is the workspace database (Workspace.dbFile), which the writer thread opens. */
   constructor(
-    private readonly db: Database,
+    dbFile: string,
     private readonly blobs: BlobStore | undefined,
     private readonly settings: PredictionLogSettings,
     private readonly options: PredictionLogOptions = {},
@@ -167,6 +137,7 @@ export class PredictionLog {
       );
     if (settings.storeInputs && !blobs)
       throw new LoupeError('INVALID_ARGUMENT', 'predictionLog.storeInputs needs a blob store');
+    this.writer = new PredictionLogWriter(dbFile);
     this.queueLimit = options.queueLimit ?? 10_000;
     this.queueBytesLimit = options.queueBytesLimit ?? 256 * MiB;
     this.flushEveryMs = options.flushEveryMs ?? 200;
@@ -174,14 +145,22 @@ export class PredictionLog {
     this.onError = options.onError ?? ((e) => console.error(`loupe: prediction log: ${e.message}`));
     const pruneEvery = options.pruneEveryMs ?? 3_600_000;
     if (pruneEvery > 0) {
-      this.inBackground(this.pruneInBackground());
-      this.pruneTimer = setInterval(() => this.inBackground(this.pruneInBackground()), pruneEvery);
+      this.inBackground(this.prune());
+      this.pruneTimer = setInterval(() => this.inBackground(this.prune()), pruneEvery);
       this.pruneTimer.unref();
     }
   }
 
   get stats(): PredictionLogStats {
     return { ...this.counters, pending: this.queue.length };
+  }
+
+  private settle(outcome: PredictionLogOutcome, count: number): void {
+    if (!count) return;
+    if (outcome === 'recorded') this.counters.recorded += count;
+    else if (outcome === 'dropped') this.counters.dropped += count;
+    else this.counters.sampledOut += count;
+    this.options.onOutcome?.(outcome, count);
   }
 
   /** Whether a request's prediction is kept, deterministic in the request id when seeded. */
@@ -208,7 +187,7 @@ export class PredictionLog {
     if (entry.input === undefined && entry.inputHash === undefined)
       throw new LoupeError('INVALID_ARGUMENT', 'a prediction needs its input bytes or inputHash');
     if (!this.sampled(entry.requestId)) {
-      this.counters.sampledOut++;
+      this.settle('sampled_out', 1);
       return false;
     }
     const keepInput = this.settings.storeInputs && entry.input !== undefined;
@@ -218,7 +197,7 @@ export class PredictionLog {
       this.queue.length >= this.queueLimit ||
       this.queuedBytes + bytes > this.queueBytesLimit
     ) {
-      this.counters.dropped++;
+      this.settle('dropped', 1);
       return false;
     }
     this.queue.push({
@@ -262,13 +241,11 @@ export class PredictionLog {
     this.flushSoon = false;
     if (this.flushing) return this.scheduleRetry();
     this.inBackground(
-      this.run(false).then(
-        (busy) => (busy ? this.scheduleRetry() : undefined),
-        (e: unknown) => {
-          this.onError(e as Error);
-          this.scheduleRetry();
-        },
-      ),
+      this.run().catch((e: unknown) => {
+        // A lock held past the busy timeout is expected now and then: the rows stay queued.
+        if (!isBusy(e)) this.onError(e as Error);
+        this.scheduleRetry();
+      }),
     );
   }
 
@@ -284,9 +261,9 @@ export class PredictionLog {
     this.background.add(tracked);
   }
 
-  /** One writer at a time; resolves true when it stopped because the database was busy. */
-  private run(wait: boolean): Promise<boolean> {
-    const task = (this.flushing ?? Promise.resolve()).then(() => this.drain(wait));
+  /** One drain at a time. */
+  private run(): Promise<void> {
+    const task = (this.flushing ?? Promise.resolve()).then(() => this.drain());
     const settled = task.then(
       () => undefined,
       () => undefined,
@@ -298,7 +275,7 @@ export class PredictionLog {
     return task;
   }
 
-  private async drain(wait: boolean): Promise<boolean> {
+  private async drain(): Promise<void> {
     while (this.queue.length) {
       const batch = this.queue.slice(0, this.batchSize);
       for (const p of batch) {
@@ -314,30 +291,21 @@ export class PredictionLog {
         this.queuedBytes -= p.input.byteLength;
         p.input = undefined;
       }
-      const rows = batch.map((p) => ({ ...p.row, input_hash: p.inputHash!, input_blob: p.inputBlob }));
-      const insert = async (trx: Kysely<DatabaseSchema>) => {
-        for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)
-          await trx
-            .insertInto('predictions')
-            .values(rows.slice(i, i + ROWS_PER_INSERT))
-            .execute();
-      };
       try {
-        if (wait) await immediateTransaction(this.db, insert);
-        else if ((await immediateTransactionNoWait(this.db, insert)).busy) return true;
+        await this.writer.insert(
+          batch.map((p) => ({ ...p.row, input_hash: p.inputHash!, input_blob: p.inputBlob })),
+        );
       } catch (e) {
-        if (isBusy(e))
-          throw new LoupeError('CONFLICT', 'the database stayed locked; predictions are still queued');
+        if (isBusy(e)) throw e; // kept queued for the next attempt
         // Not a lock: retrying the same rows would fail the same way and block the queue.
         this.queue.splice(0, batch.length);
-        this.counters.dropped += batch.length;
+        this.settle('dropped', batch.length);
         throw e;
       }
       this.queue.splice(0, batch.length);
-      this.counters.recorded += batch.length;
+      this.settle('recorded', batch.length);
       this.counters.transactions++;
     }
-    return false;
   }
 
   /** Writes everything queued, waiting for the write lock (up to the busy timeout) if need be. */
@@ -345,7 +313,20 @@ export class PredictionLog {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.flushSoon = false;
-    await this.run(true);
+    try {
+      await this.run();
+    } catch (e) {
+      if (isBusy(e))
+        throw new LoupeError(
+          'CONFLICT',
+          'the database stayed locked; predictions are still queued',
+          undefined,
+          {
+            cause: e,
+          },
+        );
+      throw e;
+    }
   }
 
   /** Stops the timers, writes what is queued and waits for background work; record() then drops. */
@@ -356,78 +337,19 @@ export class PredictionLog {
     try {
       await this.flush();
     } catch (e) {
-      this.counters.dropped += this.queue.length;
+      this.settle('dropped', this.queue.length);
       this.queue.length = 0;
       this.queuedBytes = 0;
       throw e;
     } finally {
       await Promise.all([...this.background]);
+      await this.writer.close();
     }
   }
 
-  private async pruneInBackground(): Promise<void> {
-    await this.prune({ wait: false });
-  }
-
-  /**
-   * Deletes rows older than retentionDays, then the oldest rows beyond maxRows. Deletes run in
-   * chunks, each its own transaction, so other writers get the lock in between. Stored input
-   * blobs stay: the blob store is shared (a dataset may hold the same image), so removing them
-   * is for a store-wide garbage collection, not for the log.
-   */
-  async prune(options: { now?: Date; wait?: boolean } = {}): Promise<{ byAge: number; byCount: number }> {
-    const wait = options.wait ?? true;
-    const cutoff = new Date(
-      (options.now ?? new Date()).getTime() - this.settings.retentionDays * 86_400_000,
-    ).toISOString();
-    const deleteChunks = async (chunk: (trx: Kysely<DatabaseSchema>) => Promise<number>): Promise<number> => {
-      let total = 0;
-      for (;;) {
-        let n: number;
-        if (wait) n = await immediateTransaction(this.db, chunk);
-        else {
-          const r = await immediateTransactionNoWait(this.db, chunk);
-          if (r.busy) return total;
-          n = r.value;
-        }
-        total += n;
-        if (n < PRUNE_CHUNK) return total;
-      }
-    };
-    const byAge = await deleteChunks(async (trx) => {
-      const r = await trx
-        .deleteFrom('predictions')
-        .where('id', 'in', (eb) =>
-          eb.selectFrom('predictions').select('id').where('at', '<', cutoff).limit(PRUNE_CHUNK),
-        )
-        .executeTakeFirst();
-      return Number(r.numDeletedRows);
-    });
-    // Rows are inserted in time order, so the id order is the age order and needs no sort on `at`.
-    const keepFrom = await this.db
-      .selectFrom('predictions')
-      .select('id')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .offset(this.settings.maxRows - 1)
-      .executeTakeFirst();
-    const byCount = keepFrom
-      ? await deleteChunks(async (trx) => {
-          const r = await trx
-            .deleteFrom('predictions')
-            .where('id', 'in', (eb) =>
-              eb
-                .selectFrom('predictions')
-                .select('id')
-                .where('id', '<', keepFrom.id)
-                .orderBy('id')
-                .limit(PRUNE_CHUNK),
-            )
-            .executeTakeFirst();
-          return Number(r.numDeletedRows);
-        })
-      : 0;
-    return { byAge, byCount };
+  /** Deletes rows older than retentionDays, then the oldest beyond maxRows (prunePredictions). */
+  prune(options: { now?: Date } = {}): Promise<{ byAge: number; byCount: number }> {
+    return this.writer.prune(this.settings, options.now ?? new Date());
   }
 }
 

@@ -149,8 +149,9 @@ export async function createServer(ws: Workspace, o: ServerOptions): Promise<Lou
     metrics,
     { info: (x, m) => app.log.info(x, m), warn: (x, m) => app.log.warn(x, m) },
   );
-  const predictionLog = new PredictionLog(ws.db, ws.blobs, c.predictionLog, {
+  const predictionLog = new PredictionLog(ws.dbFile, ws.blobs, c.predictionLog, {
     onError: (e) => app.log.warn({ err: e.message }, 'prediction log write failed'),
+    onOutcome: (outcome, n) => metrics.predictionLog.inc({ outcome }, n),
     ...o.predictionLog,
   });
   const service = new PredictService(host, metrics, predictionLog, c.url);

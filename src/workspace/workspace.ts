@@ -20,6 +20,8 @@ export interface Workspace {
   config: LoupeConfig;
   profile: string | undefined;
   db: Database;
+  /** The SQLite file behind `db`, for threads that open their own connection. */
+  dbFile: string;
   blobs: BlobStore;
   /** Where a command may keep derived files (reports, exports) inside the workspace. */
   stateDir: string;
@@ -68,12 +70,14 @@ export async function openWorkspace(
     env: options.env,
   });
   const stateDir = path.join(root, STATE_DIR);
-  const db = await openDatabase(path.join(stateDir, 'loupe.db'));
+  const dbFile = path.join(stateDir, 'loupe.db');
+  const db = await openDatabase(dbFile);
   return {
     root,
     config,
     profile,
     db,
+    dbFile,
     blobs: new FsBlobStore(path.join(stateDir, 'blobs')),
     stateDir,
     close: () => db.destroy(),
