@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import type { z } from 'zod';
 import { hashPassword, SCRYPT_PARAMS } from '../src/web/accounts/password-hash.js';
+import { FailureThrottle } from '../src/web/accounts/login-throttle.js';
 import { declaredRoutes, enforceRoleDeclarations, requireRole } from '../src/web/accounts/require-role.js';
 import { webConfigSchema } from '../src/web/web-config.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../src/workspace/workspace.js';
@@ -31,21 +32,35 @@ interface Started {
 const cleanups: (() => Promise<unknown>)[] = [];
 
 /** A server over a fresh, empty workspace (no model: the accounts do not need one). */
-async function start(web: z.input<typeof webConfigSchema> = {}, webDist?: string): Promise<Started> {
+async function start(
+  web: z.input<typeof webConfigSchema> = {},
+  webDist?: string,
+): Promise<Started & { stop: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'loupe-web-'));
   await initWorkspace(dir);
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return serverOn(dir, web, webDist);
+}
+
+/**
+ * A server over the workspace in `dir` with its own database connection, as another
+ * `loupe serve` process on it would have. `stop` closes both; cleanup stops it if still running.
+ */
+async function serverOn(
+  dir: string,
+  web: z.input<typeof webConfigSchema> = {},
+  webDist?: string,
+): Promise<Started & { stop: () => Promise<void> }> {
   const ws = await openWorkspace({ workspace: dir, env: {} });
   const server = await startServer(
     ws,
     {},
     { web: webConfigSchema.parse(web), ...(webDist ? { webDist } : {}) },
   );
-  cleanups.push(async () => {
-    await server.close();
-    await ws.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return { server, ws, url: server.url };
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= server.close().then(() => ws.close()));
+  cleanups.push(stop);
+  return { server, ws, url: server.url, stop };
 }
 
 after(async () => {
@@ -644,6 +659,102 @@ describe('sign-in throttle', () => {
       429,
       /from your address/,
     );
+  });
+});
+
+describe('sign-in throttle kept in the workspace database', () => {
+  const limits = { login: { maxFailuresPerAccount: 3, maxFailuresPerIp: 100, windowMinutes: 1 } };
+
+  it('still refuses with 429 after a restart', async () => {
+    const s = await start(limits);
+    await createUser(s.ws, { email: 'v@example.org', password: PASSWORD, role: 'viewer' });
+    const before = await WebClient.start(s.url);
+    for (let i = 0; i < 3; i++)
+      await expectProblem(await signIn(before, 'v@example.org', 'guess'), 401, /wrong/);
+    await s.stop();
+
+    const restarted = await serverOn(s.ws.root, limits);
+    const client = await WebClient.start(restarted.url);
+    const limited = await signIn(client, 'v@example.org');
+    await expectProblem(limited, 429, /too many failed sign-ins for this account/);
+    const retry = Number(limited.headers.get('retry-after'));
+    assert.ok(retry > 0 && retry <= 60, `Retry-After: ${retry}`);
+  });
+
+  it('shares the counts between two servers on one workspace', async () => {
+    const a = await start(limits);
+    const b = await serverOn(a.ws.root, limits);
+    await createUser(a.ws, { email: 'v@example.org', password: PASSWORD, role: 'viewer' });
+    const [onA, onB] = [await WebClient.start(a.url), await WebClient.start(b.url)];
+    // At once on both: each failure is one atomic upsert, so none is lost to the other.
+    const failures = await Promise.all([
+      signIn(onA, 'v@example.org', 'guess'),
+      signIn(onB, 'v@example.org', 'guess'),
+      signIn(onB, 'v@example.org', 'guess'),
+    ]);
+    for (const res of failures) await expectProblem(res, 401, /wrong/);
+    await expectProblem(await signIn(onA, 'v@example.org'), 429, /for this account/);
+    await expectProblem(await signIn(onB, 'v@example.org'), 429, /for this account/);
+    const [row] = await b.ws.db
+      .selectFrom('login_failures')
+      .selectAll()
+      .where('kind', '=', 'email')
+      .execute();
+    assert.deepEqual([row?.key, row?.failures], ['v@example.org', 3]);
+  });
+
+  it('opens a new window once the old one ends, and prunes ended windows as it writes', async () => {
+    // A 3 s window.
+    const s = await start({
+      login: { maxFailuresPerAccount: 2, maxFailuresPerIp: 100, windowMinutes: 0.05 },
+    });
+    await createUser(s.ws, { email: 'v@example.org', password: PASSWORD, role: 'viewer' });
+    const client = await WebClient.start(s.url);
+    for (let i = 0; i < 2; i++)
+      await expectProblem(await signIn(client, 'v@example.org', 'guess'), 401, /wrong/);
+    await expectProblem(await signIn(client, 'v@example.org'), 429, /try again in [1-3] seconds/);
+    await sleep(3000);
+    assert.equal((await signIn(client, 'v@example.org')).status, 200, 'the window ended');
+
+    // Rows of ended windows, as many as a flood of guesses would leave.
+    const ended = Date.now() - 1;
+    await s.ws.db
+      .insertInto('login_failures')
+      .values(
+        Array.from({ length: 250 }, (_, i) => ({
+          kind: 'address' as const,
+          key: `192.0.2.${i}`,
+          failures: 9,
+          window_ends_at: ended,
+        })),
+      )
+      .execute();
+    const count = async (expiredOnly: boolean) =>
+      (
+        await s.ws.db
+          .selectFrom('login_failures')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .$if(expiredOnly, (q) => q.where('window_ends_at', '<=', Date.now()))
+          .executeTakeFirstOrThrow()
+      ).n;
+    const expired = await count(true);
+    assert.ok(expired >= 250);
+    const throttle = new FailureThrottle(s.ws.db, 60_000);
+    await throttle.fail('email', 'w@example.org');
+    // 100 expired rows per write at most, so a write never holds the lock for long.
+    assert.equal(await count(false), expired - 100 + 1);
+    // A key whose window ended counts from one again.
+    await throttle.fail('address', '192.0.2.249');
+    for (let i = 0; i < 3; i++) await throttle.fail('email', 'w@example.org');
+    const rows = await s.ws.db.selectFrom('login_failures').selectAll().execute();
+    assert.ok(
+      rows.every((r) => r.window_ends_at > Date.now()),
+      `only live windows are left: ${JSON.stringify(rows)}`,
+    );
+    assert.deepEqual(rows.map((r) => [r.kind, r.key, r.failures]).sort(), [
+      ['address', '192.0.2.249', 1],
+      ['email', 'w@example.org', 4],
+    ]);
   });
 });
 

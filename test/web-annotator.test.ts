@@ -5,6 +5,7 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { loadConfig } from '../src/config/load-config.js';
 import { parseAudacityLabels } from '../src/data/sources/audio/audacity-labels.js';
 import { scanAudioFolder } from '../src/data/sources/audio/audio-folder.js';
 import {
@@ -12,9 +13,11 @@ import {
   pendingFeedback,
   type FeedbackRecord,
 } from '../src/monitor/feedback/feedback-store.js';
+import { isLoupeError } from '../src/errors/loupe-error.js';
 import { sha256 } from '../src/store/blob-store.js';
 import { createUser } from '../src/web/accounts/user-store.js';
 import type { Recording, Segment } from '../src/web/annotator/annotation-store.js';
+import { webConfigSchema } from '../src/web/web-config.js';
 import type { Workspace } from '../src/workspace/workspace.js';
 import { AUDIO_SAMPLES, REC04_BURSTS, trainAudioModel } from './helpers/audio-model-fixture.js';
 import { trainAndRegister } from './helpers/registry-fixture.js';
@@ -555,6 +558,63 @@ describe('audio annotator API', () => {
     await expectProblem(plain, 415, /multipart\/form-data/);
     await expectProblem(await upload(annotator, rec04.subarray(0, 44), 'head.wav'), 422, /head\.wav/);
     assert.equal(await count(), before, 'no recording was stored');
+  });
+
+  it('takes its upload limits from web.annotator: a small one refuses what the default takes', async () => {
+    const count = async () => (await ws.db.selectFrom('recordings').select('id').execute()).length;
+    // The default limits take rec-04 (5 s, 160,044 bytes).
+    const taken = await upload(annotator, rec04, 'rec-04.wav');
+    assert.ok([200, 201].includes(taken.status), await taken.text());
+    const defaults = await json<{ limits: unknown }>(await viewer.request('/api/recordings/models'));
+    assert.deepEqual(defaults.limits, { maxBytes: 64 * 1024 * 1024, maxSeconds: 600 });
+    const before = await count();
+    for (const [limits, detail] of [
+      [{ maxSeconds: 4 }, /^rec-04\.wav lasts 5 s; the annotator takes recordings of at most 4 s: cut it/],
+      [{ maxBytes: 150 * 1024 }, /^the recording is larger than the 0\.15 MiB the annotator takes/],
+    ] as const) {
+      const limited = await startServer(ws, {}, { web: webConfigSchema.parse({ annotator: limits }) });
+      try {
+        const client = await WebClient.start(limited.url, {
+          email: 'annotator@example.org',
+          password: PASSWORD,
+        });
+        const problem = await expectProblem(await upload(client, rec04, 'rec-04.wav'), 413, detail);
+        assert.equal(problem.code, 'TOO_LARGE');
+        const { limits: said } = await json<{ limits: { maxBytes: number; maxSeconds: number } }>(
+          await client.request('/api/recordings/models'),
+        );
+        assert.deepEqual(said, { maxBytes: 64 * 1024 * 1024, maxSeconds: 600, ...limits });
+      } finally {
+        await limited.close();
+      }
+    }
+    assert.equal(await count(), before, 'nothing was stored');
+  });
+
+  it('refuses web.annotator limits that are not positive or too large', async () => {
+    const yaml = path.join(dir, 'annotator-limits.yaml');
+    const load = async (annotatorYaml: string) => {
+      await writeFile(yaml, `web:\n  annotator: ${annotatorYaml}\n`);
+      return loadConfig(yaml, { env: {} });
+    };
+    assert.deepEqual((await load('{ maxSeconds: 30 }')).config.web.annotator, {
+      maxBytes: 64 * 1024 * 1024,
+      maxSeconds: 30,
+    });
+    for (const [value, message] of [
+      ['{ maxBytes: 0 }', /web\.annotator\.maxBytes: .*(>0|greater than 0)/i],
+      ['{ maxBytes: 1.5 }', /web\.annotator\.maxBytes: a whole number of bytes/],
+      ['{ maxBytes: 2147483648 }', /web\.annotator\.maxBytes: at most 1073741824 \(1 GiB\)/],
+      ['{ maxSeconds: -1 }', /web\.annotator\.maxSeconds: .*(>0|greater than 0)/i],
+      ['{ maxSeconds: 7200 }', /web\.annotator\.maxSeconds: at most 3600 \(an hour\)/],
+      ['{ maxSeconds: ten }', /web\.annotator\.maxSeconds: .*number/i],
+      ['{ maxMinutes: 10 }', /web\.annotator: .*maxMinutes/],
+    ] as const)
+      await assert.rejects(load(value), (e: Error) => {
+        assert.ok(isLoupeError(e, 'INVALID_CONFIG'), String(e));
+        assert.match(e.message, message);
+        return true;
+      });
   });
 
   it('stops pre-labelling, and keeps nothing, when the uploader goes away', async () => {

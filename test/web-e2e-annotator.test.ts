@@ -30,6 +30,8 @@ const segmentItems = (page: Page) => page.locator('.segment-list > li');
 /** Uploads a recording through the form and waits for its annotator page. */
 async function uploadThroughPage(page: Page, url: string, file: string): Promise<number> {
   await page.goto(`${url}/audio`);
+  // The server's limits (web.annotator), as the form says them.
+  await page.getByText('Up to 10 minutes and 64 MiB. Any sample rate, mono or stereo.').waitFor();
   await page.getByLabel('Recording (WAV)').setInputFiles(file);
   await page.getByRole('button', { name: 'Upload and pre-label' }).click();
   await page.waitForURL(/\/audio\/\d+$/);

@@ -38,7 +38,13 @@ describe('experiments, models, monitoring and jobs in Chromium', { skip: skipWit
   let data: string;
 
   before(async () => {
-    app = await startWebApp({ accounts: ['admin', 'viewer'] });
+    // Images outside the workspace for the ingest job: the server may read them once allowed.
+    data = await mkdtemp(path.join(tmpdir(), 'loupe-e2e-jobs-'));
+    const source = path.join(repoRoot, 'samples/fashion-mnist/test');
+    for (const c of (await readdir(source)).sort().slice(0, 2))
+      for (const f of (await readdir(path.join(source, c))).sort().slice(0, 6))
+        await cp(path.join(source, c, f), path.join(data, c, f));
+    app = await startWebApp({ accounts: ['admin', 'viewer'], web: { jobs: { ingestRoots: [data] } } });
     // A second run and version: something to compare, and something to promote.
     await trainAndRegister(app.ws, [{ epochs: 2, seed: 3 }]);
     await setGatePolicy(app.dir, {
@@ -60,11 +66,6 @@ describe('experiments, models, monitoring and jobs in Chromium', { skip: skipWit
         requestId: `e2e-${i}`,
       });
     await app.server.predictionLog.flush();
-    data = await mkdtemp(path.join(tmpdir(), 'loupe-e2e-jobs-'));
-    const source = path.join(repoRoot, 'samples/fashion-mnist/test');
-    for (const c of (await readdir(source)).sort().slice(0, 2))
-      for (const f of (await readdir(path.join(source, c))).sort().slice(0, 6))
-        await cp(path.join(source, c, f), path.join(data, c, f));
   });
 
   after(async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { getRun } from '../src/track/run-store.js';
 import { JobRunner } from '../src/web/jobs/job-runner.js';
 import type { Job, JobKind } from '../src/web/jobs/job-store.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../src/workspace/workspace.js';
+import { webConfigSchema } from '../src/web/web-config.js';
 import { repoRoot } from './helpers/run-cli.js';
 import { expectProblem, startServer, waitFor, type RunningServer } from './helpers/serve-fixture.js';
 import { clientsByRole, userWithRole, type ApiClient } from './helpers/web-api.js';
@@ -33,7 +34,8 @@ const TINY = [
 ];
 
 before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'loupe-web-jobs-'));
+  // Real: ingest jobs run on the resolved path, which the tests compare with.
+  root = await realpath(await mkdtemp(path.join(tmpdir(), 'loupe-web-jobs-')));
   dir = path.join(root, 'ws');
   data = path.join(root, 'data');
   const source = path.join(repoRoot, 'samples/fashion-mnist/train');
@@ -42,7 +44,8 @@ before(async () => {
     await Promise.all(files.map((f) => cp(path.join(source, c, f), path.join(data, c, f))));
   }
   await initWorkspace(dir);
-  ws = await openWorkspace({ workspace: dir, env: {} });
+  // The images are beside the workspace, not in it: ingest jobs may read them once allowed.
+  ws = await openWorkspace({ workspace: dir, env: { LOUPE__WEB__JOBS__INGESTROOTS: '[../data]' } });
   server = await startServer(ws, {});
   ({ viewer, annotator, admin } = await clientsByRole(server.url, ws));
 });
@@ -344,5 +347,90 @@ describe('jobs started from the web app', () => {
       assert.deepEqual([ended.status, ended.exitCode], ['interrupted', 130]);
     }
     await assert.rejects(runner.launch('ingest', args, { startedBy: admin.email }), /shutting down/);
+  });
+});
+
+describe('ingest jobs read only the folders web.jobs.ingestRoots allows', () => {
+  let secret: string;
+  const total = async () => (await viewer.get<{ total: number }>('/api/jobs')).total;
+  const refused = async (client: ApiClient, p: string, detail: RegExp) =>
+    expectProblem(
+      await client.call('/api/jobs', { json: { kind: 'ingest', args: { source: 'folder', path: p } } }),
+      400,
+      detail,
+    );
+  /** Another server on the workspace with these roots, and an annotator signed in to it. */
+  async function serverWith(ingestRoots: string[]) {
+    const s = await startServer(ws, {}, { web: webConfigSchema.parse({ jobs: { ingestRoots } }) });
+    return { s, annotator: await userWithRole(s.url, ws, 'annotator') };
+  }
+
+  before(async () => {
+    // Image folders a job would happily ingest, were it allowed to read them.
+    secret = path.join(root, 'secret');
+    await cp(data, secret, { recursive: true });
+    await symlink(secret, path.join(data, 'elsewhere'));
+    await symlink(path.join(data, 'loop-b'), path.join(data, 'loop-a'));
+    await symlink(path.join(data, 'loop-a'), path.join(data, 'loop-b'));
+  });
+
+  it('refuses paths that lead outside the roots, by .., absolutely or through a symbolic link', async () => {
+    const before = await total();
+    const outside = /is outside the folders ingest jobs may read \(\/.*\/data\): .*web\.jobs\.ingestRoots/;
+    await refused(annotator, '../data/../secret', outside);
+    await refused(annotator, `${data}/../secret`, outside);
+    await refused(annotator, secret, outside);
+    await refused(annotator, '/etc', outside);
+    await refused(annotator, path.join(data, 'elsewhere'), outside);
+    // Through the link, a file that is not there is "outside" too: nothing says what exists there.
+    await refused(annotator, path.join(data, 'elsewhere', 'no-such-folder'), outside);
+    await refused(
+      annotator,
+      path.join(data, 'no-such-folder'),
+      /no-such-folder does not exist on the server/,
+    );
+    await refused(annotator, '../data/loop-a', /cannot be resolved on the server \(ELOOP\)/);
+    assert.equal(await total(), before, 'no job was started');
+  });
+
+  it('resolves a root that is itself a symbolic link, and runs the job on the real path', async () => {
+    await symlink(data, path.join(dir, 'linked'));
+    const { s, annotator: a } = await serverWith(['linked']);
+    try {
+      await refused(a, 'linked/../../secret', /outside the folders ingest jobs may read \(.*\/ws\/linked\)/);
+      await refused(a, path.join(dir, 'linked', 'elsewhere'), /outside/);
+      const job = await start(a, 'ingest', { source: 'folder', path: 'linked', dataset: 'linked' });
+      assert.deepEqual(job.args, { source: 'folder', path: 'linked', dataset: 'linked' });
+      assert.deepEqual(job.argv, ['ingest', 'folder', data, '--dataset', 'linked']);
+      const ended = (await follow(a, job.id)).at(-1)!.data as Job;
+      assert.equal(ended.status, 'finished', ended.logTail);
+      // The same images as the first test's: the same content-addressed version.
+      assert.match(
+        ended.logTail,
+        /dataset {4}linked: (new|unchanged: same items as) version \w{12}, 48 items/,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('allows only the workspace by default, and no ingest at all with no roots', async () => {
+    const defaults = await serverWith(webConfigSchema.parse({}).jobs.ingestRoots);
+    try {
+      await refused(
+        defaults.annotator,
+        data,
+        new RegExp(`is outside the folders ingest jobs may read \\(${dir}\\)`),
+      );
+    } finally {
+      await defaults.s.close();
+    }
+    const none = await serverWith([]);
+    try {
+      await refused(none.annotator, data, /ingest jobs are turned off on this server/);
+      await refused(none.annotator, '.', /turned off/);
+    } finally {
+      await none.s.close();
+    }
   });
 });

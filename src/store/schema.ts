@@ -383,6 +383,18 @@ export interface InvitationsTable {
   revoked_at: string | null;
 }
 
+/** What a count is kept per: an account's email, a client address's sign-ins, or its sign-ups. */
+export type LoginFailureKind = 'email' | 'address' | 'signup';
+
+/** Failed sign-ins (or sign-ups) of one key in its current window (src/web/accounts/login-throttle.ts). */
+export interface LoginFailuresTable {
+  kind: LoginFailureKind;
+  key: string;
+  failures: number;
+  /** Milliseconds since 1970: the count is forgotten from then on. */
+  window_ends_at: number;
+}
+
 export const SEGMENT_STATUSES = ['pending', 'accepted', 'corrected', 'deleted'] as const;
 /** pending: the model's guess, unreviewed; accepted/corrected: a person decided its class. */
 export type SegmentStatus = (typeof SEGMENT_STATUSES)[number];
@@ -557,6 +569,7 @@ export interface DatabaseSchema {
   users: UsersTable;
   sessions: SessionsTable;
   invitations: InvitationsTable;
+  login_failures: LoginFailuresTable;
   organised_images: OrganisedImagesTable;
   review_candidates: ReviewCandidatesTable;
   review_progress: ReviewProgressTable;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { annotatorConfigSchema } from './annotator/annotator-config.js';
+import { jobsConfigSchema } from './jobs/jobs-config.js';
 import { organiserConfigSchema } from './organiser/organiser-config.js';
 
 /**
@@ -52,6 +54,8 @@ export const webConfigSchema = z.strictObject({
   session: sessionSchema.default(sessionSchema.parse({})),
   login: loginSchema.default(loginSchema.parse({})),
   organiser: organiserConfigSchema.default(organiserConfigSchema.parse({})),
+  annotator: annotatorConfigSchema.default(annotatorConfigSchema.parse({})),
+  jobs: jobsConfigSchema.default(jobsConfigSchema.parse({})),
 });
 
 export type WebConfig = z.output<typeof webConfigSchema>;

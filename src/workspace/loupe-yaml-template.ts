@@ -118,6 +118,11 @@ web:                  # the browser app on loupe serve's port; accounts and role
   organiser:            # the photo organiser (docs/web-app.md#organise)
     dir: organised      # one folder per class, relative to the workspace
     # model: fm         # the model that sorts uploads; default: the only registered model
+  annotator:            # the audio annotator's uploads (docs/web-app.md#audio-annotator)
+    maxBytes: 67108864  # 64 MiB
+    maxSeconds: 600     # 10 minutes
+  jobs:                 # jobs started from the Jobs page (docs/web-app.md#jobs)
+    ingestRoots: [.]    # the folders ingest jobs may read; relative to the workspace
 
 monitor:              # watching served models; every key is in docs/monitoring.md
   drift:              # loupe drift MODEL, and loupe serve every intervalMs

@@ -11,6 +11,7 @@ import * as accounts from './0010-accounts.js';
 import * as organiser from './0011-organiser.js';
 import * as annotations from './0012-annotations.js';
 import * as jobs from './0013-jobs.js';
+import * as loginThrottle from './0014-login-throttle.js';
 
 /** Every migration, in order. Names sort in the order they must run. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011-organiser': organiser,
   '0012-annotations': annotations,
   '0013-jobs': jobs,
+  '0014-login-throttle': loginThrottle,
 };

@@ -33,9 +33,9 @@ const isPublic = { config: { public: true }, schema: { hide: true } };
 const hidden = { schema: { hide: true } };
 
 /** Throttle checks that refuse with 429 carry Retry-After, in seconds. */
-function guard(reply: FastifyReply, check: () => void): void {
+async function guard(reply: FastifyReply, check: () => Promise<void>): Promise<void> {
   try {
-    check();
+    await check();
   } catch (e) {
     if (isLoupeError(e, 'RATE_LIMITED'))
       void reply.header('retry-after', String(e.details?.retryAfterSeconds ?? 60));
@@ -51,7 +51,7 @@ function guard(reply: FastifyReply, check: () => void): void {
 export function registerAccountRoutes(app: FastifyInstance, deps: WebDeps): void {
   const { db } = deps.ws;
   const web = deps.config.web;
-  const throttle = new FailureThrottle(web.login.windowMinutes * 60_000);
+  const throttle = new FailureThrottle(db, web.login.windowMinutes * 60_000);
 
   app.get('/api/session', isPublic, async (request, reply) => ({
     user: request.user,
@@ -63,10 +63,16 @@ export function registerAccountRoutes(app: FastifyInstance, deps: WebDeps): void
   app.post('/api/session', isPublic, async (request, reply) => {
     const { email, password } = parseInput(credentials, request.body, 'sign-in');
     const account = email.trim().toLowerCase();
-    guard(reply, () => {
-      throttle.check(`ip:${request.ip}`, web.login.maxFailuresPerIp, 'failed sign-ins from your address');
-      throttle.check(
-        `account:${account}`,
+    await guard(reply, async () => {
+      await throttle.check(
+        'address',
+        request.ip,
+        web.login.maxFailuresPerIp,
+        'failed sign-ins from your address',
+      );
+      await throttle.check(
+        'email',
+        account,
         web.login.maxFailuresPerAccount,
         'failed sign-ins for this account',
       );
@@ -75,8 +81,8 @@ export function registerAccountRoutes(app: FastifyInstance, deps: WebDeps): void
     // Unknown emails are checked against a dummy hash: the answer takes as long either way.
     const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash()));
     if (!row || !ok) {
-      throttle.fail(`ip:${request.ip}`);
-      throttle.fail(`account:${account}`);
+      await throttle.fail('address', request.ip);
+      await throttle.fail('email', account);
       throw new LoupeError('UNAUTHORIZED', 'wrong email or password');
     }
     if (row.disabled_at)
@@ -95,10 +101,11 @@ export function registerAccountRoutes(app: FastifyInstance, deps: WebDeps): void
 
   app.post('/api/register', isPublic, async (request, reply) => {
     const input = parseInput(registration, request.body, 'registration');
-    const key = `register:${request.ip}`;
-    guard(reply, () => throttle.check(key, web.login.maxFailuresPerIp, 'sign-ups from your address'));
+    await guard(reply, () =>
+      throttle.check('signup', request.ip, web.login.maxFailuresPerIp, 'sign-ups from your address'),
+    );
     // Counted whether it succeeds or not: each one costs a memory-hard hash.
-    throttle.fail(key);
+    await throttle.fail('signup', request.ip);
     const user = await registerAccount(db, web, input);
     if (request.webSession) await endSession(db, request.webSession.idHash);
     const started = await startSession(db, web, request, reply, user);
@@ -117,11 +124,12 @@ export function registerAccountRoutes(app: FastifyInstance, deps: WebDeps): void
     async (request, reply) => {
       const { currentPassword, newPassword } = parseInput(passwordChange, request.body, 'password change');
       const user = request.user!;
-      const key = `account:${user.email}`;
-      guard(reply, () => throttle.check(key, web.login.maxFailuresPerAccount, 'wrong passwords'));
+      await guard(reply, () =>
+        throttle.check('email', user.email, web.login.maxFailuresPerAccount, 'wrong passwords'),
+      );
       const row = await findUserByEmail(db, user.email);
       if (!row || !(await verifyPassword(currentPassword, row.password_hash))) {
-        throttle.fail(key);
+        await throttle.fail('email', user.email);
         throw new LoupeError('FORBIDDEN', 'the current password is wrong');
       }
       checkPassword(newPassword);

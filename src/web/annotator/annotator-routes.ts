@@ -12,7 +12,7 @@ import { parseInput } from '../parse-input.js';
 import type { WebDeps } from '../web-app.js';
 import { getRecording, listRecordings, liveSegments, recordingRow } from './annotation-store.js';
 import { audioModels, chooseAudioModel } from './audio-models.js';
-import { readRecordingUpload, RECORDING_LIMITS } from './recording-upload.js';
+import { readRecordingUpload } from './recording-upload.js';
 import { EXPORT_FORMATS, labelFileName, segmentsAsJson, segmentsAsLabels } from './segment-export.js';
 import { acceptAll, addSegment, editSegment, type SegmentEdit } from './segment-edits.js';
 import { uploadRecording } from './upload-recording.js';
@@ -114,13 +114,18 @@ export async function registerAnnotatorRoutes(app: FastifyInstance, deps: WebDep
         classes: v.classes,
         aliases: v.aliases,
       })),
+      // The page says what it may upload.
+      limits: {
+        maxBytes: deps.config.web.annotator.maxBytes,
+        maxSeconds: deps.config.web.annotator.maxSeconds,
+      },
     }));
 
     scope.post('/api/recordings', annotator, async (request, reply) => {
       const q = parseInput(uploadQuery, request.query, 'query');
       // Before the body: a wrong model should not wait for a long upload.
       const version = await chooseAudioModel(db, q.model);
-      const upload = await readRecordingUpload(request, RECORDING_LIMITS);
+      const upload = await readRecordingUpload(request, deps.config.web.annotator);
       // A client that gives up (closes the page) stops the pre-labelling it started.
       const gone = new AbortController();
       reply.raw.once('close', () => {

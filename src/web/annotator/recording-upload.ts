@@ -4,16 +4,10 @@ import { bufferSource } from '../../data/sources/audio/byte-source.js';
 import { parseWavHeader, type WavInfo } from '../../data/sources/audio/wav-header.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import { baseName, safeSegment } from '../organiser/safe-names.js';
+import type { RecordingLimits } from './annotator-config.js';
 
-const MiB = 1024 * 1024;
-
-/**
- * What one upload may be. 64 MiB holds 33 minutes of 16 kHz mono 16-bit audio, or 6 minutes of
- * 48 kHz stereo; 10 minutes keeps pre-labelling to seconds and the page's waveform responsive
- * (the browser decodes the whole recording). Longer recordings are cut first.
- */
-export const RECORDING_LIMITS = { maxBytes: 64 * MiB, maxSeconds: 600 };
-export type RecordingLimits = typeof RECORDING_LIMITS;
+const mebibytes = (n: number) =>
+  `${(n / (1024 * 1024)).toLocaleString('en', { maximumFractionDigits: 2 })} MiB`;
 
 export interface UploadedRecording {
   bytes: Buffer;
@@ -84,7 +78,7 @@ export async function readRecordingUpload(
   const tooLarge = () =>
     new LoupeError(
       'TOO_LARGE',
-      `the recording is larger than the ${limits.maxBytes / MiB} MiB the annotator takes; cut it into parts first`,
+      `the recording is larger than the ${mebibytes(limits.maxBytes)} the annotator takes; cut it into parts first`,
     );
   let bytes: Buffer;
   let filename: string;

@@ -6,6 +6,7 @@ import type { ProgressLine } from '../../cli/progress.js';
 import { LoupeError } from '../../errors/loupe-error.js';
 import { newId } from '../../track/run-id.js';
 import type { Workspace } from '../../workspace/workspace.js';
+import { ingestPathWithin } from './ingest-roots.js';
 import { jobArgsSchemas, jobArgv, type JobArgs } from './job-args.js';
 import {
   getJob,
@@ -81,8 +82,24 @@ export class JobRunner {
 
   constructor(
     private readonly ws: Workspace,
-    private readonly o: { bin?: string; env?: NodeJS.ProcessEnv } = {},
+    private readonly o: {
+      bin?: string;
+      env?: NodeJS.ProcessEnv;
+      /** web.jobs.ingestRoots; default the workspace's own setting. */
+      ingestRoots?: string[];
+    } = {},
   ) {}
+
+  /**
+   * An ingest's path as the command gets it: resolved, and refused unless inside an ingest root.
+   * The command reads the resolved path, so no link along the way can point it elsewhere later.
+   */
+  private async confined<K extends JobKind>(kind: K, args: JobArgs[K]): Promise<JobArgs[K]> {
+    if (kind !== 'ingest') return args;
+    const a = args as JobArgs['ingest'];
+    const roots = this.o.ingestRoots ?? this.ws.config.web.jobs.ingestRoots;
+    return { ...a, path: await ingestPathWithin(a.path, roots, this.ws.root) } as JobArgs[K];
+  }
 
   /** Marks the jobs of a server that is gone as interrupted; call once before serving. */
   async start(): Promise<string[]> {
@@ -111,7 +128,7 @@ export class JobRunner {
         `${this.running.size} jobs are running; wait for one to end or cancel one`,
       );
     const args = parsed.data as JobArgs[K];
-    const argv = jobArgv(kind, args);
+    const argv = jobArgv(kind, await this.confined(kind, args));
     const job = await insertJob(this.ws.db, {
       id: newId(),
       kind,

@@ -73,7 +73,7 @@ function sendEvent(res: ServerResponse, event: string, data: unknown): void {
  * Server-Sent Events (its progress bars and output), cancel it (Ctrl-C) and resume it.
  */
 export async function registerJobsRoutes(app: FastifyInstance, deps: WebDeps): Promise<void> {
-  const runner = new JobRunner(deps.ws);
+  const runner = new JobRunner(deps.ws, { ingestRoots: deps.config.web.jobs.ingestRoots });
   await runner.start();
   const streams = new Set<ServerResponse>();
   // preClose, not onClose: the server waits for open requests, and an event stream stays open

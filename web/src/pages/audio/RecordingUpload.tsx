@@ -1,7 +1,17 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { api, upload } from '../../api';
 import { ErrorAlert } from '../../components/ErrorAlert';
-import type { AudioModel, Detail } from './annotator-api';
+import type { AudioModel, AudioModels, Detail, RecordingLimits } from './annotator-api';
+
+/** The server's limits (web.annotator in loupe.yaml) as the hint under the file field says them. */
+function limitsText({ maxBytes, maxSeconds }: RecordingLimits): string {
+  const minutes = maxSeconds / 60;
+  const time = Number.isInteger(minutes)
+    ? `${minutes} minute${minutes === 1 ? '' : 's'}`
+    : `${maxSeconds} seconds`;
+  const size = (maxBytes / (1024 * 1024)).toLocaleString('en', { maximumFractionDigits: 2 });
+  return `Up to ${time} and ${size} MiB.`;
+}
 
 /**
  * Picks a WAV file and uploads it with progress; the server then pre-labels it, which takes a
@@ -12,14 +22,16 @@ export function RecordingUpload({ onUploaded }: { onUploaded: (d: Detail & { cre
   const modelId = useId();
   const statusId = useId();
   const [models, setModels] = useState<AudioModel[] | null>(null);
+  const [limits, setLimits] = useState<RecordingLimits | null>(null);
   const [model, setModel] = useState('');
   const [file, setFile] = useState<File | null>(null);
   const [fraction, setFraction] = useState<number | null>(null);
   const [error, setError] = useState<unknown>(null);
 
   useEffect(() => {
-    api<{ models: AudioModel[] }>('/api/recordings/models').then((r) => {
+    api<AudioModels>('/api/recordings/models').then((r) => {
       setModels(r.models);
+      setLimits(r.limits);
       setModel(r.models[0]?.model ?? '');
     }, setError);
   }, []);
@@ -68,7 +80,7 @@ export function RecordingUpload({ onUploaded }: { onUploaded: (d: Detail & { cre
           disabled={busy}
           onChange={(e) => setFile(e.target.files?.[0] ?? null)}
         />
-        <small className="hint">Up to 10 minutes and 64 MiB; any sample rate, mono or stereo.</small>
+        <small className="hint">{limits && limitsText(limits)} Any sample rate, mono or stereo.</small>
       </div>
       {models && models.length > 1 && (
         <div className="field">

@@ -6,8 +6,9 @@ import { api } from '../../api';
  */
 
 import type { Recording, Segment } from '../../../../src/web/annotator/annotation-store.js';
+import type { RecordingLimits } from '../../../../src/web/annotator/annotator-config.js';
 
-export type { Recording, Segment };
+export type { Recording, Segment, RecordingLimits };
 
 export interface Detail {
   recording: Recording;
@@ -20,6 +21,12 @@ export interface AudioModel {
   version: number;
   classes: string[];
   aliases: string[];
+}
+
+/** GET /api/recordings/models: what uploads can be pre-labelled with, and how large they may be. */
+export interface AudioModels {
+  models: AudioModel[];
+  limits: RecordingLimits;
 }
 
 const base = (id: number) => `/api/recordings/${id}`;
