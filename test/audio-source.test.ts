@@ -1,7 +1,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -888,6 +888,32 @@ describe('folder scan', needsSox, () => {
     assert.match(text, /segments {3}4 in 2 classes: bird 3 \(1\.1 s\), frog 1 \(1\.0 s\)/);
     assert.match(text, /problems {3}5 skipped, 3 warnings/);
     assert.match(text, /skipped {2}a\.txt:3 {2}bad-number: start time "bad" is not a number/);
+  });
+
+  test('follows symbolic links inside the folder, and not one that leads out of it', async () => {
+    const inner = path.join(dir, 'links');
+    const outside = path.join(dir, 'elsewhere');
+    await mkdir(path.join(inner, 'real'), { recursive: true });
+    await mkdir(outside, { recursive: true });
+    const wav = await readFile(path.join(SAMPLE, 'rec-04.wav'));
+    await writeFile(path.join(inner, 'real', 'kept.wav'), wav);
+    await writeFile(path.join(outside, 'secret.wav'), wav);
+    await symlink(path.join(inner, 'real'), path.join(inner, 'alias'));
+    await symlink(outside, path.join(inner, 'out'));
+    await symlink(path.join(outside, 'secret.wav'), path.join(inner, 'secret.wav'));
+    const scan = await scanAudioFolder(inner);
+    // The folder reached through the link is read once (its second path is a visited folder).
+    assert.deepEqual(
+      scan.recordings.map((r) => path.relative(inner, r.file)),
+      ['alias/kept.wav'],
+    );
+    assert.deepEqual(
+      scan.report.ignored
+        .filter((i) => /outside/.test(i.reason))
+        .map((i) => path.basename(i.file))
+        .sort(),
+      ['out', 'secret.wav'],
+    );
   });
 
   test('a missing folder, or one without WAV files, is NOT_FOUND', async () => {

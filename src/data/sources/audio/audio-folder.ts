@@ -44,10 +44,17 @@ interface Listing {
 
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/** Every file under `root`, sorted; hidden entries are listed as ignored, symlink loops cut. */
+/**
+ * Every file under `root`, sorted; hidden entries are listed as ignored, symlink loops cut.
+ * Symbolic links are followed only while they stay inside the root: a link out of it would let
+ * whoever can write into the folder make the ingest read elsewhere (the web app confines ingest
+ * jobs to web.jobs.ingestRoots, and this keeps that confinement true below the root).
+ */
 async function walk(root: string): Promise<Listing> {
   const listing: Listing = { files: [], ignored: [], unreadable: [] };
   const seen = new Set<string>();
+  const rootReal = await realpath(root);
+  const inside = (real: string) => real === rootReal || real.startsWith(rootReal + path.sep);
   async function visit(dir: string): Promise<void> {
     let entries;
     try {
@@ -67,6 +74,11 @@ async function walk(root: string): Promise<Listing> {
       const full = path.join(dir, e.name);
       if (e.name.startsWith('.')) {
         listing.ignored.push({ file: full, reason: 'hidden' });
+        continue;
+      }
+      const target = e.isSymbolicLink() ? await realpath(full).catch(() => undefined) : full;
+      if (target !== undefined && !inside(target)) {
+        listing.ignored.push({ file: full, reason: 'symbolic link leads outside the folder' });
         continue;
       }
       const s = e.isSymbolicLink() ? await stat(full).catch(() => undefined) : e;
