@@ -10,10 +10,12 @@ import { readIdxPair } from '../src/data/sources/idx.js';
 import { preprocessImages } from '../src/features/image/preprocess.js';
 import { Classifier } from '../src/inference/classifier.js';
 import { predictedClasses } from '../src/eval/metrics/row-argmax.js';
-import { driftConfigSchema } from '../src/monitor/drift/drift-config.js';
+import { DRIFT_TESTS, driftConfigSchema } from '../src/monitor/drift/drift-config.js';
 import { driftReference } from '../src/monitor/drift/drift-reference.js';
-import { runDriftTests, type DriftSample } from '../src/monitor/drift/drift-tests.js';
+import { embeddingsOf, runDriftTests, type DriftSample } from '../src/monitor/drift/drift-tests.js';
+import { holm } from '../src/monitor/drift/holm.js';
 import { mmdTest } from '../src/monitor/drift/mmd.js';
+import { noveltyFractionTest } from '../src/monitor/drift/novelty-fraction.js';
 import { project, randomProjection } from '../src/monitor/drift/random-projection.js';
 import { readModelFile } from '../src/registry/model-files.js';
 import { registerRun } from '../src/registry/register-model.js';
@@ -29,7 +31,9 @@ import { secondsSince } from './lib/stats.js';
  * the "unseen class" shift), its reference computed by the product's own code from its val
  * split, then windows of served-like inputs from the test set: in-distribution windows for the
  * false-alarm rate, and brightened, blurred, rotated and unseen-class windows for the detection
- * rate, per test and for the combined verdict. Two baselines run on the same windows: a
+ * rate, per test and for the combined verdict — with the novelty test in the Holm family and,
+ * from the same p-values, the four-test family it joined, so one run shows before and after —
+ * and the novelty test alone at α. Two baselines run on the same windows: a
  * confidence threshold (alarm when the window's mean top-1 probability falls below the 5th
  * percentile of same-size windows drawn from the reference) and alibi-detect-style MMD on the
  * raw pixels (random projection to 32 dimensions, one test at α).
@@ -303,7 +307,8 @@ export async function benchDrift(o: BenchOptions): Promise<BenchResult> {
       });
       const sides: Record<string, Side> = {};
       let matchedFloor: number | undefined;
-      const tests = ['mmd', 'classifier', 'predictions', 'confidence'] as const;
+      let testsMs = 0;
+      let checks = 0;
       // The quick mode leaves out the larger window: it only checks that the benchmark runs.
       const scenarios = SCENARIOS.filter((s) => !o.quick || !s.window);
       for (const scenario of scenarios) {
@@ -319,11 +324,13 @@ export async function benchDrift(o: BenchOptions): Promise<BenchResult> {
         const size = scenario.window ?? cfg.window;
         const counts: Record<string, number> = {
           combined: 0,
+          combined_without_novelty: 0,
+          novelty_alone: 0,
           confidence_floor: 0,
           confidence_floor_matched: 0,
           pixel_mmd: 0,
         };
-        for (const test of tests) counts[test] = 0;
+        for (const test of DRIFT_TESTS) counts[test] = 0;
         const meanConfidence: number[] = [];
         for (let w = 0; w < windows; w++) {
           const fromUnseen = Math.round(size * scenario.unseen);
@@ -333,9 +340,22 @@ export async function benchDrift(o: BenchOptions): Promise<BenchResult> {
               window,
               rows(unseenPool, sample(unseenPool.predicted.length, fromUnseen, random)),
             );
+          const t0 = performance.now();
           const verdict = runDriftTests(classes, reference, window, { ...config, seed: o.seed + w });
+          testsMs += performance.now() - t0;
+          checks++;
           for (const r of verdict.tests) if (r.drift) counts[r.test]!++;
           if (verdict.drift) counts.combined!++;
+          // Holm's "any alarm" is min p ≤ α/k: the four-test verdict follows from the same p-values.
+          const before = verdict.tests.filter((r) => r.test !== 'novelty');
+          if (
+            holm(
+              before.map((r) => r.pValue),
+              cfg.alpha,
+            ).rejected.some(Boolean)
+          )
+            counts.combined_without_novelty!++;
+          if (verdict.tests.find((r) => r.test === 'novelty')!.pValue <= cfg.alpha) counts.novelty_alone!++;
           const m = mean(window.confidence);
           meanConfidence.push(m);
           if (m < floorFor(size)) counts.confidence_floor!++;
@@ -372,6 +392,18 @@ export async function benchDrift(o: BenchOptions): Promise<BenchResult> {
         );
       }
 
+      // The novelty test's own cost, on the projected embeddings of one window as a check sees them.
+      const projected = embeddingsOf(
+        reference,
+        rows(clean, sample(clean.predicted.length, cfg.window, random)),
+        o.seed,
+      );
+      if (typeof projected === 'string') throw new Error(projected);
+      const t2 = performance.now();
+      for (let i = 0; i < 20; i++)
+        noveltyFractionTest(projected.reference, projected.window, projected.dim, { seed: o.seed + i });
+      const noveltyMs = (performance.now() - t2) / 20;
+
       const shiftedNames = scenarios
         .filter((s) => s.name !== 'in-distribution' && !s.window)
         .map((s) => s.name);
@@ -388,14 +420,24 @@ export async function benchDrift(o: BenchOptions): Promise<BenchResult> {
           valAccuracy: accuracy,
           confidenceFloor,
           embeddingDim: reference.dim,
+          testsMsPerCheck: testsMs / checks,
+          noveltyMsPerCheck: noveltyMs,
         },
         columns: [
           { key: 'windows', label: 'windows', digits: 0 },
           { key: 'mmd', label: 'MMD', digits: 0, percent: true },
           { key: 'classifier', label: 'classifier', digits: 0, percent: true },
+          { key: 'novelty', label: 'novelty', digits: 0, percent: true },
           { key: 'predictions', label: 'predictions', digits: 0, percent: true },
           { key: 'confidence', label: 'confidence', digits: 0, percent: true },
-          { key: 'combined', label: 'combined (Holm)', digits: 0, percent: true },
+          { key: 'combined', label: 'combined (Holm, 5 tests)', digits: 0, percent: true },
+          {
+            key: 'combined_without_novelty',
+            label: 'combined without novelty (4 tests)',
+            digits: 0,
+            percent: true,
+          },
+          { key: 'novelty_alone', label: 'novelty alone at α', digits: 0, percent: true },
           { key: 'confidence_floor', label: 'baseline: confidence floor', digits: 0, percent: true },
           {
             key: 'confidence_floor_matched',
@@ -411,15 +453,17 @@ export async function benchDrift(o: BenchOptions): Promise<BenchResult> {
           detection_ratio_vs_confidence_floor_matched:
             meanRate('combined') / meanRate('confidence_floor_matched'),
           detection_ratio_vs_pixel_mmd: meanRate('combined') / meanRate('pixel_mmd'),
+          detection_ratio_vs_without_novelty: meanRate('combined') / meanRate('combined_without_novelty'),
         },
         notes: [
           'Rows are scenarios; each cell is the share of windows that alarmed: the false-alarm rate on the in-distribution row, the detection rate on the others.',
-          `Combined: every test at α = ${cfg.alpha} shared by Holm’s procedure, so the family-wise false-alarm rate is at most ${cfg.alpha}. Per-test columns are each test’s own Holm verdict within that family.`,
+          `Combined: every test at α = ${cfg.alpha} shared by Holm’s procedure, so the family-wise false-alarm rate is at most ${cfg.alpha}. Per-test columns are each test’s own Holm verdict within that family of five. Combined without novelty: the family of four before the novelty test joined, decided by Holm on the same windows’ p-values. Novelty alone: its p-value held to the whole α, as if it were the only test.`,
           `The model: the demo’s CNN trained ${cfg.epochs} epochs on ${cfg.trainPerClass} images of each of nine classes (${trainS.toFixed(1)} s), val accuracy ${(accuracy * 100).toFixed(1)}%; its reference took ${referenceS.toFixed(1)} s.`,
           'Windows are drawn without replacement from the test set (the in-distribution pool is every test image of the nine classes); shifted pools are transformed with sharp and go through the same PNG decoding and preprocessing as uploads.',
           `Baselines, each meant to alarm on ${cfg.alpha * 100}% of unchanged windows: confidence floor = mean top-1 probability below ${confidenceFloor.toFixed(3)}, the 5th percentile over 2,000 windows resampled from the reference (what a user can set up); confidence floor at 5% false alarms = below ${matchedFloor!.toFixed(3)}, the 5th percentile of the in-distribution windows themselves (an oracle: it has seen the served data, so it matches the false-alarm rate by construction); pixel MMD = the same MMD code on raw pixels projected to 32 dimensions (alibi-detect’s MMDDrift on an untrained random encoder), one test at α.`,
           `False alarms of the combined detector: ${(Number(inDist.combined) * 100).toFixed(1)}% of ${inDist.windows} in-distribution windows (goal: at most ${cfg.alpha * 100}%); detection averaged over the shifted scenarios: ${(meanRate('combined') * 100).toFixed(1)}%.`,
-          'Ratios: detection rates averaged over the shifted scenarios with windows of 200, combined detector over baseline.',
+          `Cost per window: ${(testsMs / checks).toFixed(0)} ms for all five tests (${reference.predicted.length} reference rows; windows of ${[...new Set(scenarios.map((s) => s.window ?? cfg.window))].join(' and ')}), of which the novelty test ${noveltyMs.toFixed(1)} ms.`,
+          'Ratios: detection rates averaged over the shifted scenarios with windows of 200, combined detector over baseline (and over the four-test family).',
         ],
       };
     } finally {

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/load-config.js';
 import { isLoupeError } from '../src/errors/loupe-error.js';
 import { chiSquareSurvival, chiSquareSurvival1Dof } from '../src/eval/metrics/chi-square-survival.js';
+import { betaBinomialUpperTails } from '../src/monitor/drift/beta-binomial-tail.js';
 import { confidenceDropTest } from '../src/monitor/drift/confidence-drop.js';
 import { driftConfigSchema } from '../src/monitor/drift/drift-config.js';
 import { domainClassifierTest } from '../src/monitor/drift/domain-classifier.js';
@@ -13,6 +14,8 @@ import { runDriftTests, type DriftSample } from '../src/monitor/drift/drift-test
 import { holm } from '../src/monitor/drift/holm.js';
 import { fitLogistic } from '../src/monitor/drift/logistic-regression.js';
 import { mmdTest } from '../src/monitor/drift/mmd.js';
+import { nearestDistances } from '../src/monitor/drift/nearest-neighbour.js';
+import { noveltyFractionTest } from '../src/monitor/drift/novelty-fraction.js';
 import { normalUpperQuantile, normalUpperTail } from '../src/monitor/drift/normal-tail.js';
 import { predictionDriftTest } from '../src/monitor/drift/prediction-drift.js';
 import { project, randomProjection } from '../src/monitor/drift/random-projection.js';
@@ -200,6 +203,128 @@ describe('domain classifier', () => {
   });
 });
 
+describe('novelty fraction', () => {
+  it('computes beta-binomial tails exactly', () => {
+    // P(C ≥ c) summed term by term in 40-digit arithmetic (mpmath); scipy's betabinom.sf agrees
+    // to 1e-9 except far in the tail of n = 1000, where it is off by up to 1e-6 relative.
+    const close = (got: number, want: number) =>
+      assert.ok(Math.abs(got / want - 1) < 1e-11, `${got} vs ${want}`);
+    const window = betaBinomialUpperTails(200, 25, 476);
+    close(window[10]!, 0.5230444555295665);
+    close(window[20]!, 0.010320206892700617);
+    close(window[25]!, 0.000486374000444974);
+    const small = betaBinomialUpperTails(10, 2, 9);
+    assert.equal(small[0], 1);
+    close(small[1]!, 0.7631578947368421);
+    close(small[4]!, 0.15170278637770898);
+    assert.equal(small[11], 0);
+    close(betaBinomialUpperTails(30, 1.5, 20.5)[5]!, 0.12140494789433479);
+    // Far in the tail of a large window.
+    const large = betaBinomialUpperTails(1000, 25, 476);
+    close(large[60]!, 0.20328078539841687);
+    close(large[120]!, 2.189371613413989e-6);
+    close(large[150]!, 5.160458867214007e-10);
+    // A beta this narrow is a fixed probability: the binomial tail, scipy's binom.sf(2, 20, 0.05).
+    assert.ok(Math.abs(betaBinomialUpperTails(20, 0.05e9, 0.95e9)[3]! - 0.07548367378849626) < 1e-8);
+    for (let c = 1; c < window.length; c++) assert.ok(window[c]! <= window[c - 1]!, 'tails only fall');
+    assert.throws(() => betaBinomialUpperTails(-1, 1, 1), RangeError);
+    assert.throws(() => betaBinomialUpperTails(2.5, 1, 1), RangeError);
+    assert.throws(() => betaBinomialUpperTails(10, 0, 1), RangeError);
+    assert.throws(() => betaBinomialUpperTails(10, 1, Number.NaN), RangeError);
+  });
+
+  it('finds the nearest point to each query', () => {
+    const points = Float32Array.from([0, 0, 3, 4]);
+    const d = nearestDistances(points, Float32Array.from([0, 1, 3, 5, 6, 8, -3, -4]), 2);
+    assert.deepEqual([...d], [1, 1, 5, 5]);
+    assert.throws(() => nearestDistances(new Float32Array(0), Float32Array.from([1, 2]), 2), RangeError);
+  });
+
+  /**
+   * Embeddings as a classifier makes them: `classes` clusters around their own direction, and
+   * `novel` rows from a cluster of a class it never saw.
+   */
+  function clustered(n: number, seed: number, o: { classes?: number; novel?: number } = {}): Float32Array {
+    const dim = 16;
+    const g = gaussian(seed);
+    const random = seededRandom(seed + 1);
+    const novelRows = Math.round(n * (o.novel ?? 0));
+    const out = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++) {
+      const cluster = i < novelRows ? 8 : Math.floor(random() * (o.classes ?? 4));
+      for (let k = 0; k < dim; k++) out[i * dim + k] = g() + (k === cluster ? 4 : 0);
+    }
+    return out;
+  }
+
+  it('keeps the share of outliers in unchanged windows at its calibrated rate, over many seeds', () => {
+    const trials = 200;
+    let shares = 0;
+    let expected = 0;
+    let alarms = 0;
+    for (let s = 0; s < trials; s++) {
+      const r = noveltyFractionTest(clustered(400, 100 + s), clustered(200, 5000 + s), 16, { seed: s });
+      shares += r.share / trials;
+      expected += r.expectedShare / trials;
+      if (r.pValue <= 0.05) alarms++;
+      assert.equal(r.calibrationRows + r.fitRows, 400);
+    }
+    // 200 calibration rows: the 191st smallest score is the threshold, 10/201 above it.
+    assert.ok(Math.abs(expected - 10 / 201) < 1e-12);
+    assert.ok(Math.abs(shares - expected) < 0.008, `mean share ${shares}, expected ${expected}`);
+    assert.ok(alarms / trials <= allowed(0.05, trials), `${alarms} of ${trials}`);
+  });
+
+  it('keeps its level with the smallest reference, where a binomial tail would not', () => {
+    // 20 reference rows leave 10 to calibrate on: the threshold is their largest score, so about
+    // 1/11 of unchanged inputs lie above it, and how far above varies a lot from one reference
+    // to the next. Binomial(200, 0.05) would alarm on most of these windows.
+    const trials = 300;
+    let alarms = 0;
+    let shares = 0;
+    for (let s = 0; s < trials; s++) {
+      const r = noveltyFractionTest(clustered(20, 300 + s), clustered(200, 7000 + s), 16, { seed: s });
+      assert.ok(Math.abs(r.expectedShare - 1 / 11) < 1e-12);
+      shares += r.share / trials;
+      if (r.pValue <= 0.05) alarms++;
+    }
+    assert.ok(Math.abs(shares - 1 / 11) < 0.03, `mean share ${shares}`);
+    assert.ok(alarms / trials <= allowed(0.05, trials), `${alarms} of ${trials}`);
+  });
+
+  it('catches a novel cluster making up a tenth of the window, and says how much is novel', () => {
+    let caught = 0;
+    for (let s = 0; s < 10; s++) {
+      const r = noveltyFractionTest(clustered(1000, 40 + s), clustered(200, 60 + s, { novel: 0.1 }), 16, {
+        seed: s,
+      });
+      if (r.pValue <= 0.01) caught++;
+      assert.ok(r.excessShare > 0.05 && r.excessShare < 0.15, `excess share ${r.excessShare}`);
+      // The share at which p would reach 0.01 is where the tail crosses it.
+      const critical = Math.round(r.shareAt(0.01)! * 200);
+      const tails = betaBinomialUpperTails(200, 500 - Math.ceil(0.95 * 501) + 1, Math.ceil(0.95 * 501));
+      assert.ok(tails[critical]! <= 0.01 && tails[critical - 1]! > 0.01);
+      assert.equal(r.scores.window.length, 200);
+      assert.equal(r.scores.calibration.length, 500);
+    }
+    assert.equal(caught, 10);
+    // The same windows without the novel cluster: no alarm at that level.
+    const clean = noveltyFractionTest(clustered(1000, 40), clustered(200, 60), 16, { seed: 0 });
+    assert.ok(clean.pValue > 0.01, `p ${clean.pValue}`);
+  });
+
+  it('refuses samples too small to split, and says when no count could reach a level', () => {
+    assert.throws(() => noveltyFractionTest(clustered(1, 1), clustered(5, 2), 16, { seed: 0 }), RangeError);
+    assert.throws(
+      () => noveltyFractionTest(clustered(5, 1), new Float32Array(0), 16, { seed: 0 }),
+      RangeError,
+    );
+    // Two rows: one fitted, one to calibrate on; a window of one row can never reach p ≤ 0.01.
+    const r = noveltyFractionTest(clustered(2, 1), clustered(1, 2), 16, { seed: 0 });
+    assert.equal(r.shareAt(0.01), null);
+  });
+});
+
 describe('prediction drift', () => {
   const classes = ['a', 'b'];
 
@@ -302,7 +427,7 @@ describe('combined verdict', () => {
     alpha: 0.05,
     permutations: 99,
     seed: 0,
-    tests: { mmd: true, classifier: true, predictions: true, confidence: true },
+    tests: { mmd: true, classifier: true, novelty: true, predictions: true, confidence: true },
   };
 
   /** A model's view of n inputs: embeddings, and predictions and confidences that follow from them. */
@@ -327,7 +452,7 @@ describe('combined verdict', () => {
         ...settings,
         seed: s,
       });
-      assert.equal(r.tests.length, 4);
+      assert.equal(r.tests.length, 5);
       if (r.drift) alarms++;
     }
     assert.ok(alarms / trials <= allowed(0.05, trials), `${alarms} of ${trials}`);
@@ -339,7 +464,7 @@ describe('combined verdict', () => {
     const byTest = Object.fromEntries(r.tests.map((t) => [t.test, t]));
     assert.equal(byTest.mmd!.drift, true);
     assert.equal(byTest.predictions!.drift, true, 'the shifted coordinate decides the class');
-    for (const t of r.tests) assert.ok(t.threshold >= 0.05 / 4 && t.threshold <= 0.05);
+    for (const t of r.tests) assert.ok(t.threshold >= 0.05 / 5 && t.threshold <= 0.05);
     assert.ok(r.mmdNull && r.mmdNull.length === 99);
     assert.ok(byTest.classifier!.critical! > 0.5, 'the AUC the classifier would need');
   });
@@ -353,7 +478,7 @@ describe('combined verdict', () => {
     );
     assert.deepEqual(
       r.skipped.map((s) => s.test),
-      ['mmd', 'classifier'],
+      ['mmd', 'classifier', 'novelty'],
     );
     assert.match(r.skipped[0]!.reason, /no embeddings/);
     // With two tests in the family, each is held to at least alpha/2.
@@ -412,12 +537,12 @@ describe('monitor.drift in loupe.yaml', () => {
     await refused('monitor:\n  drift: { windw: 100 }\n', /monitor\.drift/);
     await refused('monitor:\n  drift: { tests: { mmd: yes-please } }\n', /monitor\.drift\.tests\.mmd/);
     await refused(
-      'monitor:\n  drift: { tests: { mmd: false, classifier: false, predictions: false, confidence: false } }\n',
+      'monitor:\n  drift: { tests: { mmd: false, classifier: false, novelty: false, predictions: false, confidence: false } }\n',
       /monitor\.drift\.tests: turn at least one test on/,
     );
     await refused(
       'monitor:\n  drift: { permutations: 50 }\n',
-      /monitor\.drift\.permutations: with alpha 0\.05 shared by 4 tests the MMD test needs at least 79 permutations/,
+      /monitor\.drift\.permutations: with alpha 0\.05 shared by 5 tests the MMD test needs at least 99 permutations/,
     );
   });
 });

@@ -156,7 +156,7 @@ describe('drift of a served model', () => {
     const clean = await check();
     assert.equal(clean.status, 'ok', clean.message);
     assert.equal(clean.windowSize, WINDOW);
-    assert.equal(clean.tests.length, 4);
+    assert.equal(clean.tests.length, 5);
     assert.match(clean.message, /^no drift/);
 
     await serve(v, await Promise.all(pick(seen, WINDOW, 2).map(brighter)));
@@ -175,6 +175,13 @@ describe('drift of a served model', () => {
     const novel = await check();
     assert.equal(novel.status, 'drift', novel.message);
     assert.equal(byTest(novel).mmd!.drift, true);
+    // Every input is of a class it never saw: several times the calibrated 5% lie beyond the threshold.
+    const novelty = byTest(novel).novelty!;
+    assert.equal(novelty.drift, true);
+    assert.ok(
+      novelty.statistic > 3 * Number(novelty.detail.expectedShare),
+      `outlier share ${novelty.statistic}`,
+    );
 
     const stored = await latestDriftChecks(ws.db, 'fm', 3);
     assert.deepEqual(
@@ -198,6 +205,7 @@ describe('drift of a served model', () => {
         check: DriftCheck;
         window: { classCounts: number[] };
         mmdNull: number[];
+        novelty: { calibration: number[]; window: number[]; threshold: number };
         embeddingMap: { window: unknown[] };
       };
       assert.deepEqual(report.check, printed);
@@ -206,13 +214,21 @@ describe('drift of a served model', () => {
         WINDOW,
       );
       assert.equal(report.mmdNull.length, ws.config.monitor.drift.permutations);
+      // 160 reference items: 80 fitted, 80 calibrating the threshold.
+      assert.equal(report.novelty.calibration.length, 80);
+      assert.equal(report.novelty.window.length, WINDOW);
+      const novelty = printed.tests.find((t) => t.test === 'novelty')!;
+      assert.equal(
+        report.novelty.window.filter((d) => d > report.novelty.threshold).length,
+        novelty.detail.outliers,
+      );
       assert.equal(report.embeddingMap.window.length, WINDOW);
       const html = await readFile(path.join(out, 'drift_report.html'), 'utf8');
       assert.match(html, /Drift detected/);
       assert.equal(
         (html.match(/<svg/g) ?? []).length,
-        4,
-        'class frequencies, confidence, MMD null, embedding map',
+        5,
+        'class frequencies, confidence, MMD null, novelty scores, embedding map',
       );
       assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'self-contained');
     });
@@ -222,7 +238,7 @@ describe('drift of a served model', () => {
       const r = await runLoupe(dir, ['drift', 'fm@1']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /drift check of fm@1: 80 logged predictions against 160 held-out items/);
-      for (const test of ['mmd', 'classifier', 'predictions', 'confidence'])
+      for (const test of ['mmd', 'classifier', 'novelty', 'predictions', 'confidence'])
         assert.match(r.stdout, new RegExp(`ok\\s+${test}\\s`));
       assert.match(r.stdout, /no drift: the closest test/);
       const [, report] = /report: (\S+drift_report\.html)/.exec(r.stdout) ?? [];
@@ -353,7 +369,7 @@ describe('drift of a served model', () => {
       let metrics = await nextCheck('fm');
       assert.equal(metricValue(metrics, 'loupe_drift_window_size', { model: 'fm' }), WINDOW);
       assert.equal(metricValue(metrics, 'loupe_drift_detected', { model: 'fm', test: 'combined' }), 0);
-      for (const test of ['mmd', 'classifier', 'predictions', 'confidence']) {
+      for (const test of ['mmd', 'classifier', 'novelty', 'predictions', 'confidence']) {
         const p = metricValue(metrics, 'loupe_drift_p_value', { model: 'fm', test });
         assert.ok(p !== undefined && p > 0 && p <= 1, `${test}: p ${p}`);
         assert.ok(metricValue(metrics, 'loupe_drift_statistic', { model: 'fm', test }) !== undefined);

@@ -82,7 +82,7 @@ export function createServeMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
-    // Drift checks (src/serve/drift-schedule.ts); test is mmd, classifier, predictions, confidence
+    // Drift checks (src/serve/drift-schedule.ts); test is mmd, classifier, novelty, predictions, confidence
     // or combined (the check's verdict). Absent after a check without enough data.
     driftDetected: new Gauge({
       name: 'loupe_drift_detected',
@@ -92,7 +92,7 @@ export function createServeMetrics() {
     }),
     driftStatistic: new Gauge({
       name: 'loupe_drift_statistic',
-      help: "The latest drift check's statistic (MMD², AUC or chi-square), by model and test",
+      help: "The latest drift check's statistic (MMD², AUC, outlier share or chi-square), by model and test",
       labelNames: ['model', 'test'] as const,
       registers: [registry],
     }),

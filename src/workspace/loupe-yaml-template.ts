@@ -133,7 +133,7 @@ monitor:              # watching served models; every key is in docs/monitoring.
     referenceSize: 1000   # held-out items of the version's dataset the window is compared with
     intervalMs: 600000    # how often loupe serve checks each model; 0: never
     seed: 0
-    tests: { mmd: true, classifier: true, predictions: true, confidence: true }
+    tests: { mmd: true, classifier: true, novelty: true, predictions: true, confidence: true }
   retrain:            # loupe serve starts \`loupe retrain MODEL\` itself when a trigger fires
     onDrift: false    # when a new drift check found drift
     minFeedback: 0    # when this many decisions (accepts, corrections) are pending; 0: never

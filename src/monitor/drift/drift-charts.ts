@@ -97,6 +97,70 @@ export function permutationNullSpec(
   };
 }
 
+/**
+ * Nearest-neighbour distances of held-out reference rows and of window rows as overlaid
+ * histograms of shares (the sides differ in size), and a line at the outlier threshold.
+ */
+export function noveltyScoresSpec(
+  scores: { calibration: ArrayLike<number>; window: ArrayLike<number>; threshold: number },
+  pValue: number,
+): TopLevelSpec {
+  const above = (v: ArrayLike<number>) =>
+    Array.from(v).filter((s) => s > scores.threshold).length / Math.max(1, v.length);
+  const values = [
+    ...Array.from(scores.calibration, (v) => ({ side: 'reference', v })),
+    ...Array.from(scores.window, (v) => ({ side: 'window', v })),
+  ];
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    config: REPORT_CHART_CONFIG,
+    title: {
+      text: 'Distance to the nearest reference embedding',
+      subtitle: `beyond the line: reference ${(above(scores.calibration) * 100).toFixed(1)}%, window ${(above(scores.window) * 100).toFixed(1)}%, p = ${pValue.toPrecision(2)}`,
+    },
+    width: 360,
+    height: 220,
+    layer: [
+      {
+        data: { values },
+        transform: [
+          { joinaggregate: [{ op: 'count', as: 'rows' }], groupby: ['side'] },
+          { calculate: '1 / datum.rows', as: 'weight' },
+        ],
+        mark: { type: 'bar', opacity: 0.6 },
+        encoding: {
+          x: {
+            field: 'v',
+            type: 'quantitative',
+            bin: {
+              maxbins: 40,
+              extent: extent(
+                values.map((d) => d.v),
+                scores.threshold,
+              ),
+            },
+            title: 'distance (unit-length embeddings)',
+          },
+          y: {
+            aggregate: 'sum',
+            field: 'weight',
+            type: 'quantitative',
+            stack: null,
+            title: 'share',
+            axis: { format: '.0%' },
+          },
+          color: sideColour,
+        },
+      },
+      {
+        data: { values: [{ v: scores.threshold }] },
+        mark: { type: 'rule', color: '#111827', strokeDash: [4, 3], strokeWidth: 1.5 },
+        encoding: { x: { field: 'v', type: 'quantitative' } },
+      },
+    ],
+  };
+}
+
 /** Bins spanning both the null and the observed value, so a far-off window still shows. */
 function extent(values: ArrayLike<number>, also: number): [number, number] {
   let low = also;

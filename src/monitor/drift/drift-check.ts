@@ -9,7 +9,7 @@ import {
   type DriftCheckInput,
   type DriftCheckSource,
 } from './drift-store.js';
-import { runDriftTests, type DriftTestResult } from './drift-tests.js';
+import { runDriftTests, type DriftTestResult, type NoveltyScores } from './drift-tests.js';
 import { driftWindow, latestLoggedVersion, type DriftWindow } from './drift-window.js';
 
 export interface DriftCheckOptions {
@@ -33,6 +33,8 @@ export interface DriftCheckOutcome {
   window?: DriftWindow;
   /** The MMD test's permutation statistics, when it ran. */
   mmdNull: Float64Array | null;
+  /** The novelty test's scores, when it ran. */
+  novelty: NoveltyScores | null;
 }
 
 /** Below this many held-out items a reference says too little to judge a window by. */
@@ -71,7 +73,7 @@ export async function runDriftCheck(ws: Workspace, o: DriftCheckOptions): Promis
   };
   const finish = async (
     check: DriftCheckInput,
-    rest: Omit<DriftCheckOutcome, 'check'> = { mmdNull: null },
+    rest: Omit<DriftCheckOutcome, 'check'> = { mmdNull: null, novelty: null },
   ) => ({
     check: { ...check, id: await recordDriftCheck(ws.db, check) },
     ...rest,
@@ -109,7 +111,7 @@ export async function runDriftCheck(ws: Workspace, o: DriftCheckOptions): Promis
         datasetVersion: version.datasetVersion,
         message: `not enough data: ${window.size} logged prediction${window.size === 1 ? '' : 's'} of ${version.ref}${o.since !== undefined ? ` since ${new Date(o.since).toISOString()}` : ''}, at least ${needed} needed`,
       },
-      { window, mmdNull: null },
+      { window, mmdNull: null, novelty: null },
     );
 
   const reference = await driftReference(ws, version, {
@@ -130,7 +132,7 @@ export async function runDriftCheck(ws: Workspace, o: DriftCheckOptions): Promis
         datasetVersion: reference.datasetVersion,
         message: `not enough data: the reference of ${formatRef(o.model, versionNumber)} has ${refSize} held-out items, at least ${MIN_REFERENCE} needed`,
       },
-      { window, reference, mmdNull: null },
+      { window, reference, mmdNull: null, novelty: null },
     );
 
   o.signal?.throwIfAborted();
@@ -147,6 +149,6 @@ export async function runDriftCheck(ws: Workspace, o: DriftCheckOptions): Promis
       skipped: outcome.skipped,
       message: verdictMessage(outcome.tests),
     },
-    { window, reference, mmdNull: outcome.mmdNull },
+    { window, reference, mmdNull: outcome.mmdNull, novelty: outcome.novelty },
   );
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const DRIFT_TESTS = ['mmd', 'classifier', 'predictions', 'confidence'] as const;
+export const DRIFT_TESTS = ['mmd', 'classifier', 'novelty', 'predictions', 'confidence'] as const;
 export type DriftTestName = (typeof DRIFT_TESTS)[number];
 
 const testsSchema = z.strictObject({
@@ -8,6 +8,8 @@ const testsSchema = z.strictObject({
   mmd: z.boolean().default(true),
   /** A classifier telling window embeddings from reference ones (held-out AUC). */
   classifier: z.boolean().default(true),
+  /** The share of window embeddings farther from the reference than 95% of held-out ones (exact tail). */
+  novelty: z.boolean().default(true),
   /** Predicted-class frequencies (chi-square; PSI reported). */
   predictions: z.boolean().default(true),
   /** A drop in top-1 confidence (one-sided rank-sum). */
@@ -33,7 +35,7 @@ export const driftConfigSchema = z
     referenceSize: z.number().int().min(20).max(5000).default(1000),
     /** How often `loupe serve` checks each served model, in ms; 0: never. */
     intervalMs: z.number().int().nonnegative().default(600_000),
-    /** Seeds the reference sample, the projection, the permutations and the classifier's split. */
+    /** Seeds the reference sample, the projection, the permutations and the classifier's and novelty test's splits. */
     seed: z.number().int().nonnegative().default(0),
     tests: testsSchema.default(testsSchema.parse({})),
   })

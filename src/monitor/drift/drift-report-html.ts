@@ -15,6 +15,8 @@ const CAPTIONS: Record<DriftChartName, string> = {
     'Top-1 probabilities in bins of 0.05. A window whose mass moves left, towards low confidence, is what the confidence test looks for.',
   mmd_null:
     'Grey: MMD² of random reassignments of the pooled embeddings, what the statistic looks like when nothing drifted. Orange: the window. Far to the right of the grey is drift.',
+  novelty_scores:
+    'Each input’s distance to its nearest reference embedding. Grey: held-out reference inputs, 5% of which lie right of the line by construction. Orange: the window. A lump of orange right of the line is a group of inputs unlike anything in the reference, such as a class the model never saw.',
   embedding_map:
     'Each point is an input, placed by its embedding on the reference’s two main directions of variation. Orange points away from the grey cloud are inputs unlike any the model was checked on.',
 };
@@ -22,6 +24,7 @@ const CAPTIONS: Record<DriftChartName, string> = {
 const TEST_NAMES: Record<DriftTestResult['test'], string> = {
   mmd: 'MMD² (embeddings)',
   classifier: 'domain classifier (embeddings)',
+  novelty: 'novelty fraction (embeddings)',
   predictions: 'predicted classes',
   confidence: 'confidence drop',
 };

@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import { permutationNullSpec, embeddingMapSpec, sharesChartSpec } from './drift-charts.js';
+import { embeddingMapSpec, noveltyScoresSpec, permutationNullSpec, sharesChartSpec } from './drift-charts.js';
 import type { DriftCheckOutcome } from './drift-check.js';
 import type { DriftCheck } from './drift-store.js';
 import { embeddingsOf, type DriftSample } from './drift-tests.js';
@@ -15,6 +15,8 @@ export interface DriftReport {
   confidence: { edges: number[]; reference: number[]; window: number[] } | null;
   /** The MMD test's permutation statistics. */
   mmdNull: number[] | null;
+  /** The novelty test's nearest-neighbour distances: held-out reference rows, window rows, the outlier threshold. */
+  novelty: { calibration: number[]; window: number[]; threshold: number } | null;
   embeddingMap: EmbeddingMap | null;
 }
 
@@ -25,7 +27,8 @@ interface SideSummary {
   meanConfidence: number;
 }
 
-export type DriftChartName = 'class_frequencies' | 'confidence' | 'mmd_null' | 'embedding_map';
+export type DriftChartName =
+  'class_frequencies' | 'confidence' | 'mmd_null' | 'novelty_scores' | 'embedding_map';
 
 const CONFIDENCE_BINS = 20;
 
@@ -80,6 +83,13 @@ export function buildDriftReport(outcome: DriftCheckOutcome, seed: number): Drif
         }
       : null,
     mmdNull: outcome.mmdNull ? [...outcome.mmdNull] : null,
+    novelty: outcome.novelty
+      ? {
+          calibration: [...outcome.novelty.calibration],
+          window: [...outcome.novelty.window],
+          threshold: outcome.novelty.threshold,
+        }
+      : null,
     embeddingMap:
       embeddings && typeof embeddings !== 'string'
         ? embeddingMap(embeddings.reference, embeddings.window, embeddings.dim, seed)
@@ -112,6 +122,8 @@ export function driftCharts(r: DriftReport): Partial<Record<DriftChartName, TopL
     });
   const mmd = r.check.tests.find((t) => t.test === 'mmd');
   if (r.mmdNull && mmd) charts.mmd_null = permutationNullSpec(r.mmdNull, mmd.statistic, mmd.pValue);
+  const novelty = r.check.tests.find((t) => t.test === 'novelty');
+  if (r.novelty && novelty) charts.novelty_scores = noveltyScoresSpec(r.novelty, novelty.pValue);
   if (r.embeddingMap) charts.embedding_map = embeddingMapSpec(r.embeddingMap);
   return charts;
 }

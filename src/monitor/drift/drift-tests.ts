@@ -4,6 +4,7 @@ import { DRIFT_TESTS, type DriftConfig, type DriftTestName } from './drift-confi
 import { domainClassifierTest } from './domain-classifier.js';
 import { holm } from './holm.js';
 import { mmdTest } from './mmd.js';
+import { noveltyFractionTest } from './novelty-fraction.js';
 import { predictionDriftTest } from './prediction-drift.js';
 import { project, randomProjection } from './random-projection.js';
 
@@ -20,7 +21,7 @@ export interface DriftSample {
 
 export interface DriftTestResult {
   test: DriftTestName;
-  /** What `statistic` is: MMD², AUC or χ². */
+  /** What `statistic` is: MMD², AUC, outlier share or χ². */
   statisticName: string;
   statistic: number;
   pValue: number;
@@ -43,6 +44,15 @@ export interface DriftVerdict {
 export interface DriftTestsOutcome extends DriftVerdict {
   /** The MMD test's permutation statistics, for the report's chart. */
   mmdNull: Float64Array | null;
+  /** The novelty test's scores and threshold, for the report's chart. */
+  novelty: NoveltyScores | null;
+}
+
+/** Nearest-neighbour distances of held-out reference rows and of window rows, and the outlier threshold. */
+export interface NoveltyScores {
+  calibration: Float64Array;
+  window: Float64Array;
+  threshold: number;
 }
 
 export type DriftTestSettings = Pick<DriftConfig, 'alpha' | 'permutations' | 'seed' | 'tests'>;
@@ -59,7 +69,7 @@ export const EMBEDDING_ROWS = 1000;
 const CLASSIFIER_L2 = 1;
 
 type Measured = Omit<DriftTestResult, 'threshold' | 'drift' | 'critical'> & {
-  criticalAt?: (level: number) => number;
+  criticalAt?: (level: number) => number | null;
 };
 
 /**
@@ -77,8 +87,9 @@ export function runDriftTests(
   const measured: Measured[] = [];
   const skipped: DriftVerdict['skipped'] = [];
   let mmdNull: Float64Array | null = null;
+  let novelty: NoveltyScores | null = null;
   const wanted = DRIFT_TESTS.filter((t) => s.tests[t]);
-  const embeddingTests = wanted.filter((t) => t === 'mmd' || t === 'classifier');
+  const embeddingTests = wanted.filter((t) => t === 'mmd' || t === 'classifier' || t === 'novelty');
 
   if (embeddingTests.length) {
     const ready = embeddingsOf(reference, window, s.seed);
@@ -123,6 +134,27 @@ export function runDriftTests(
           },
         });
       }
+      if (s.tests.novelty) {
+        const r = noveltyFractionTest(ready.reference, ready.window, ready.dim, { seed: s.seed + 4 });
+        novelty = { ...r.scores, threshold: r.threshold };
+        measured.push({
+          test: 'novelty',
+          statisticName: 'outlier share',
+          statistic: r.share,
+          pValue: r.pValue,
+          criticalAt: r.shareAt,
+          detail: {
+            outliers: r.exceedances,
+            expectedShare: r.expectedShare,
+            excessShare: r.excessShare,
+            distanceThreshold: r.threshold,
+            dimensions: ready.dim,
+            calibrationRows: r.calibrationRows,
+            fitRows: r.fitRows,
+            windowRows: r.windowRows,
+          },
+        });
+      }
     }
   }
   if (s.tests.predictions) {
@@ -161,11 +193,11 @@ export function runDriftTests(
     return {
       ...m,
       threshold,
-      critical: criticalAt ? criticalAt(threshold) : null,
+      critical: criticalAt?.(threshold) ?? null,
       drift: decision.rejected[i]!,
     };
   });
-  return { drift: tests.some((t) => t.drift), tests, skipped, mmdNull };
+  return { drift: tests.some((t) => t.drift), tests, skipped, mmdNull, novelty };
 }
 
 /**
