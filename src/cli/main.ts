@@ -6,6 +6,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerEngine } from './commands/engine.js';
 import { registerEval } from './commands/eval.js';
 import { registerExport } from './commands/export.js';
+import { registerGc } from './commands/gc.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerInit } from './commands/init.js';
 import { registerKeys } from './commands/keys.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerDrift(program);
   registerKeys(program);
+  registerGc(program);
   return program;
 }
 

@@ -30,8 +30,8 @@ export async function insertPredictionRows(db: Database, rows: PredictionRow[]):
 /**
  * Deletes rows older than retentionDays, then the oldest rows beyond maxRows. Deletes run in
  * chunks, each its own transaction, so other writers get the lock in between. Stored input
- * blobs stay: the blob store is shared (a dataset may hold the same image), so removing them
- * is for a store-wide garbage collection, not for the log.
+ * blobs stay: the blob store is shared (a dataset may hold the same image), so only `loupe gc`,
+ * which sees every reference, may remove them.
  */
 export async function prunePredictions(
   db: Database,

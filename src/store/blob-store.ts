@@ -1,7 +1,7 @@
 import { fsError } from '../errors/fs-error.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -63,8 +63,19 @@ export class FsBlobStore implements BlobStore {
 
   async put(bytes: Uint8Array): Promise<BlobHash> {
     const hash = sha256(bytes);
-    if (await this.has(hash)) return hash;
     const file = this.pathOf(hash);
+    // Storing bytes the store holds already refreshes the blob's time, as git does for objects
+    // it is asked to write again: `loupe gc` deletes only unreferenced blobs older than its grace
+    // period, and a writer stores its blobs before committing the row that names them, so a blob
+    // stored again by a writer in progress must look new.
+    const now = new Date();
+    try {
+      await utimes(file, now, now);
+      return hash;
+    } catch (e) {
+      // A read-only store still answers for bytes it holds.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (await this.has(hash))) return hash;
+    }
     await mkdir(path.dirname(file), { recursive: true });
     await writeFileAtomic(file, bytes);
     return hash;

@@ -7,6 +7,7 @@ import { buildDriftReport } from '../../monitor/drift/drift-report.js';
 import { writeDriftReport } from '../../monitor/drift/write-drift-report.js';
 import { parseModelRef } from '../../registry/model-ref.js';
 import { getVersion } from '../../registry/registry-store.js';
+import { parseSpanMs } from '../../util/parse-span.js';
 import { renderTable } from '../../util/render-table.js';
 import { withStages } from '../stage-progress.js';
 
@@ -17,13 +18,11 @@ interface DriftFlags {
   json?: boolean;
 }
 
-const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `--since`: an ISO 8601 time, or a span back from now (`90m`, `24h`, `7d`). */
 export function parseSince(text: string, now = Date.now()): Date {
-  const span = /^(\d+(?:\.\d+)?)([mhd])$/.exec(text.trim());
-  const at = span ? new Date(now - Number(span[1]) * UNITS[span[2]!]!) : new Date(text);
-  if (Number.isNaN(at.getTime()) || (!span && !/^\d{4}-\d{2}-\d{2}/.test(text.trim())))
+  const span = parseSpanMs(text);
+  const at = span !== undefined ? new Date(now - span) : new Date(text);
+  if (Number.isNaN(at.getTime()) || (span === undefined && !/^\d{4}-\d{2}-\d{2}/.test(text.trim())))
     throw new LoupeError(
       'INVALID_ARGUMENT',
       `--since takes a time (2025-03-01, 2025-03-01T12:00:00Z) or a span back from now (90m, 24h, 7d), got "${text}"`,

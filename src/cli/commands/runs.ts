@@ -16,6 +16,7 @@ import {
 import { comparedCurveCharts } from '../../track/run-curves.js';
 import { flattenSettings, runSettings } from '../../track/run-settings.js';
 import { getStudy } from '../../track/study-store.js';
+import { formatBytes } from '../../util/format-bytes.js';
 import { renderTable } from '../../util/render-table.js';
 import { withWorkspace } from '../workspace-options.js';
 
@@ -42,13 +43,6 @@ function duration(seconds: number): string {
 const runDuration = (r: Run) => duration(r.duration_s ?? (Date.now() - Date.parse(r.started_at)) / 1000);
 
 const timestamp = (iso: string) => iso.replace('T', ' ').slice(0, 19);
-
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let i = 0;
-  for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
-  return i ? `${n.toFixed(1)} ${units[i]}` : `${n} B`;
-}
 
 /** One row per step, one column per metric. */
 function metricTable(metrics: RunMetric[]): string {
@@ -122,7 +116,7 @@ function printShow(r: Run, metrics: RunMetric[], artifacts: RunArtifact[]) {
   }
   if (metrics.length) console.log(`\nmetrics per epoch\n${metricTable(metrics)}`);
   if (artifacts.length) {
-    const rows = artifacts.map((a) => [a.name, a.kind, bytes(a.bytes), a.sha256.slice(0, 12), a.path]);
+    const rows = artifacts.map((a) => [a.name, a.kind, formatBytes(a.bytes), a.sha256.slice(0, 12), a.path]);
     console.log(`\nartifacts\n${renderTable(['name', 'kind', 'size', 'sha256', 'path'], rows)}`);
   }
 }
