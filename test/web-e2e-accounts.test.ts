@@ -36,10 +36,18 @@ const VIEWPORTS = { desktop: DESKTOP, phone: PHONE };
 const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { name, level: 1 });
 const nav = (page: Page) => page.getByRole('navigation', { name: 'Main' });
 
+const roleOf = async (app: WebApp, id: number) =>
+  (await app.ws.db.selectFrom('users').select('role').where('id', '=', id).executeTakeFirstOrThrow()).role;
+
+const menuButton = (page: Page, o: { expanded?: boolean } = {}) =>
+  page.getByRole('button', { name: 'Menu', ...o });
+
 /** The header's links; on a phone, after opening the menu. */
 async function navLinks(page: Page): Promise<string[]> {
-  const menu = page.getByRole('button', { name: 'Menu' });
+  const menu = menuButton(page);
   if ((await menu.isVisible()) && (await menu.getAttribute('aria-expanded')) === 'false') await menu.click();
+  // Role locators skip hidden elements: read the links only once the navigation shows.
+  await nav(page).waitFor();
   return nav(page).getByRole('listitem').allInnerTexts();
 }
 
@@ -137,12 +145,7 @@ describe('web app accounts in Chromium', { skip: skipWithoutChromium }, () => {
       }, viewer.id);
       assert.deepEqual(statuses, [403, 403]);
     });
-    const row = await app.ws.db
-      .selectFrom('users')
-      .select('role')
-      .where('id', '=', viewer.id)
-      .executeTakeFirstOrThrow();
-    assert.equal(row.role, 'viewer');
+    assert.equal(await roleOf(app, viewer.id), 'viewer');
   });
 
   it('signs in and out, says what went wrong, and returns to the page asked for', async () => {
@@ -197,31 +200,34 @@ describe('web app accounts in Chromium', { skip: skipWithoutChromium }, () => {
       await heading(page, 'Welcome to Loupe').waitFor();
     });
     await inBrowserAs(app, 'admin', { viewport: PHONE }, async (page) => {
-      // After moving to a page, the keyboard starts at its content.
-      assert.equal(await page.evaluate('document.activeElement.id'), 'main');
+      // After moving to a page, the keyboard starts at its content (moved there once the page shows).
+      await page.waitForFunction(`document.activeElement && document.activeElement.id === 'main'`);
       await page.goto(`${app.url}/`);
       await heading(page, 'Welcome to Loupe').waitFor();
       await page.keyboard.press('Tab');
       const skip = page.getByRole('link', { name: 'Skip to content' });
       assert.ok(await skip.evaluate((e) => e.matches(':focus')), 'the first stop skips the header');
       assert.ok((await skip.boundingBox())!.y >= 0, 'and shows itself when focused');
-      const menu = page.getByRole('button', { name: 'Menu' });
+      const menu = menuButton(page);
       for (let i = 0; i < 3 && !(await menu.evaluate((e) => e.matches(':focus'))); i++)
         await page.keyboard.press('Tab');
       await page.keyboard.press('Enter');
-      assert.equal(await menu.getAttribute('aria-expanded'), 'true');
+      await menuButton(page, { expanded: true }).waitFor();
       await nav(page).getByRole('link', { name: 'Users' }).waitFor();
       await checkPage(page, 'menu-open-phone');
       await page.keyboard.press('Escape');
-      assert.equal(await menu.getAttribute('aria-expanded'), 'false');
+      await menuButton(page, { expanded: false }).waitFor();
       assert.ok(await menu.evaluate((e) => e.matches(':focus')), 'focus returns to the menu button');
       await page.keyboard.press('Enter');
+      // Tabbing skips links still hidden: start once the menu shows them.
+      await nav(page).getByRole('link', { name: 'Users' }).waitFor();
       const active = () => page.evaluate<string>('document.activeElement.textContent');
       for (let i = 0; i < 20 && (await active()) !== 'Users'; i++) await page.keyboard.press('Tab');
       assert.equal(await active(), 'Users');
       await page.keyboard.press('Enter');
       await heading(page, 'Users').waitFor();
-      assert.equal(await menu.getAttribute('aria-expanded'), 'false', 'following a link closes the menu');
+      // The menu closes after the new page shows (on the change of address): wait, then check.
+      await menuButton(page, { expanded: false }).waitFor();
     });
   });
 
@@ -272,8 +278,16 @@ describe('web app accounts in Chromium', { skip: skipWithoutChromium }, () => {
       await logIn(doraPage, app.url, { email: dora.email, password: PASSWORD });
       await inBrowserAs(app, 'admin', { viewport: DESKTOP, next: '/admin/users' }, async (page) => {
         await heading(page, 'Users').waitFor();
+        const saved = page.waitForResponse(
+          (r) => r.url().endsWith(`/api/admin/users/${dora.id}`) && r.request().method() === 'PATCH',
+        );
         await page.getByLabel('Role of dora@example.org').selectOption('annotator');
-        await waitForRow(app, dora.id, (r) => r.role === 'annotator');
+        assert.equal((await saved).status(), 200);
+        await page
+          .getByRole('combobox', { name: 'Role of dora@example.org' })
+          .filter({ has: page.locator('option:checked[value="annotator"]') })
+          .waitFor();
+        assert.equal(await roleOf(app, dora.id), 'annotator');
         await page.getByRole('button', { name: 'Disable dora@example.org' }).click();
         await page.getByRole('button', { name: 'Enable dora@example.org' }).waitFor();
         await checkPage(page, 'users-disabled-desktop');
@@ -366,20 +380,3 @@ describe('the page checks themselves', { skip: skipWithoutChromium }, () => {
     }
   });
 });
-
-async function waitForRow(
-  app: WebApp,
-  id: number,
-  ok: (row: { role: string; disabled_at: string | null }) => boolean,
-): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const row = await app.ws.db
-      .selectFrom('users')
-      .select(['role', 'disabled_at'])
-      .where('id', '=', id)
-      .executeTakeFirstOrThrow();
-    if (ok(row)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`user ${id} did not change`);
-}

@@ -10,6 +10,7 @@ import {
   assertNoSidewaysScroll,
   checkPage,
   DESKTOP,
+  holdBackAnswer,
   inBrowserAs,
   PHONE,
   screenshot,
@@ -26,6 +27,7 @@ const WIDTHS = `(() => {
 /** The regions wavesurfer drew (in its open shadow root, which Playwright's CSS locators pierce). */
 const regions = (page: Page) => page.locator('[part~="region"]');
 const segmentItems = (page: Page) => page.locator('.segment-list > li');
+const CLASSES = ['chirp', 'noise', 'tone'];
 
 /** Uploads a recording through the form and waits for its annotator page. */
 async function uploadThroughPage(page: Page, url: string, file: string): Promise<number> {
@@ -34,7 +36,8 @@ async function uploadThroughPage(page: Page, url: string, file: string): Promise
   await page.getByText('Up to 10 minutes and 64 MiB. Any sample rate, mono or stereo.').waitFor();
   await page.getByLabel('Recording (WAV)').setInputFiles(file);
   await page.getByRole('button', { name: 'Upload and pre-label' }).click();
-  await page.waitForURL(/\/audio\/\d+$/);
+  // The page moves on once the server has decoded and classified the whole recording.
+  await page.waitForURL(/\/audio\/\d+$/, { timeout: 60_000 });
   await page.getByRole('heading', { level: 1, name: path.basename(file) }).waitFor();
   return Number(new URL(page.url()).pathname.split('/').pop());
 }
@@ -60,20 +63,27 @@ describe('audio annotator in the browser', () => {
 
         // One region per segment, each tagged with its class and probability. Regions scrolled out of
         // view are not in the DOM (wavesurfer renders the visible ones), so on a phone fewer are.
+        // Wavesurfer adds them one timer tick apart: on a desktop, wait for the last.
         await page.getByText(/^Playhead/).waitFor();
         const n = await segmentItems(page).count();
         assert.ok(n >= 3, `${n} segments`);
-        await regions(page).first().waitFor();
+        await regions(page)
+          .nth(viewport === DESKTOP ? n - 1 : 0)
+          .waitFor();
         const drawn = await regions(page).allTextContents();
         if (viewport === DESKTOP) assert.equal(drawn.length, n);
         else assert.ok(drawn.length >= 1 && drawn.length <= n, `${drawn.length} of ${n} regions drawn`);
         for (const tag of drawn) assert.match(tag, /^(chirp|noise|tone) \d+%$/);
-        // The spectrogram picture loaded into the waveform's scroller.
+        // The spectrogram picture loaded into the waveform's scroller (the element shows before its
+        // picture has arrived: decode() waits for it, and fails if it cannot load).
         const spectrogram = page.getByAltText(/Log-mel spectrogram of/);
         await spectrogram.waitFor();
         const loaded = await spectrogram.evaluate((img) => {
-          const image = img as unknown as { complete: boolean; naturalWidth: number };
-          return image.complete && image.naturalWidth > 0;
+          const image = img as unknown as { naturalWidth: number; decode(): Promise<void> };
+          return image.decode().then(
+            () => image.naturalWidth > 0,
+            () => false,
+          );
         });
         assert.equal(loaded, true);
 
@@ -81,7 +91,7 @@ describe('audio annotator in the browser', () => {
         const second = segmentItems(page).nth(1);
         const select = second.getByRole('combobox', { name: 'Class of segment 2' });
         const was = await select.inputValue();
-        const now = ['chirp', 'noise', 'tone'].find((c) => c !== was)!;
+        const now = CLASSES.find((c) => c !== was)!;
         await select.selectOption(now);
         await page.getByText(`Segment 2 is now ${now}.`).waitFor();
         await assertRegionTag(page, 1, `✎ ${now}`);
@@ -160,12 +170,41 @@ describe('audio annotator in the browser', () => {
         await page.getByText('uploading and editing need the annotator role').waitFor();
         await page.getByRole('link', { name: 'rec-04.wav' }).click();
         await page.getByText(/^Playhead/).waitFor();
-        assert.ok(await regions(page).count());
+        // Regions come after the waveform is ready; the list, with any Accept buttons, before it.
+        await regions(page).first().waitFor();
+        await segmentItems(page).first().waitFor();
         assert.equal(await page.getByRole('button', { name: /^Accept/ }).count(), 0);
         assert.ok(await page.getByRole('combobox', { name: 'Class of segment 1' }).isDisabled());
         await checkPage(page, `audio-annotator-viewer-${name}`);
       });
     }
+  });
+
+  it('shows two overlapping edits, whichever answer comes back last (desktop)', async () => {
+    await inBrowserAs(app, 'annotator', { viewport: DESKTOP }, async (page) => {
+      await page.goto(`${app.url}/audio`);
+      await page.getByRole('link', { name: 'rec-04.wav' }).click();
+      await page.getByText(/^Playhead/).waitFor();
+      const classOf = (n: number) => page.getByRole('combobox', { name: `Class of segment ${n}` });
+      const was = [await classOf(1).inputValue(), await classOf(3).inputValue()];
+      const [to1, to3] = was.map((w) => CLASSES.find((c) => c !== w)!);
+      // The first edit's answer (the server has made the edit) comes back after the second's.
+      const first = await holdBackAnswer(page, (u) =>
+        /^\/api\/recordings\/\d+\/segments\/\d+$/.test(u.pathname),
+      );
+      await classOf(1).selectOption(to1!);
+      await first.answered;
+      await classOf(3).selectOption(to3!);
+      await page.getByText(`Segment 3 is now ${to3}.`).waitFor();
+      first.release();
+      await page.getByText(`Segment 1 is now ${to1}.`).waitFor();
+      assert.deepEqual([await classOf(1).inputValue(), await classOf(3).inputValue()], [to1, to3]);
+      // The page holds segment 3 at its current revision: the next edit of it is not refused.
+      const again = CLASSES.find((c) => c !== was[1] && c !== to3)!;
+      await classOf(3).selectOption(again);
+      await page.getByText(`Segment 3 is now ${again}.`).waitFor();
+      assert.equal(await classOf(3).inputValue(), again);
+    });
   });
 });
 

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { listFeedback } from '../src/monitor/feedback/feedback-store.js';
 import { getVersion } from '../src/registry/registry-store.js';
+import type { ReviewQueueView } from '../src/web/review/review-view.js';
 import { repoRoot } from './helpers/run-cli.js';
 import {
   ACCOUNTS,
@@ -55,6 +56,29 @@ describe('the review page in Chromium', { skip: skipWithoutChromium }, () => {
   const left = async (page: Page) =>
     Number((await page.getByText(/^\d+ left$/).textContent())!.split(' ')[0]);
   const predictedNow = async (page: Page) => (await page.locator('.predicted').textContent())!;
+
+  /**
+   * Does `act`, then waits for the queue it made the page ask for (the one whose query `wanted`
+   * accepts) and for the page to show it: its count, and its first item's picture. Returns it.
+   */
+  async function queueAfter(
+    page: Page,
+    wanted: (query: URLSearchParams) => boolean,
+    act: () => Promise<unknown>,
+  ): Promise<ReviewQueueView> {
+    const response = page.waitForResponse((r) => {
+      const url = new URL(r.url());
+      return url.pathname === '/api/review/queue' && wanted(url.searchParams);
+    });
+    await act();
+    const res = await response;
+    assert.equal(res.status(), 200);
+    const queue = (await res.json()) as ReviewQueueView;
+    await page.getByText(`${queue.total} left`, { exact: true }).waitFor();
+    const first = queue.items[0];
+    if (first) await page.locator(`.review-item img[src="${first.image}?size=640"]`).waitFor();
+    return queue;
+  }
 
   it('decides from the keyboard alone: accept, correct, skip, undo (desktop)', async () => {
     await inBrowserAs(app, 'annotator', { viewport: DESKTOP, next: '/review' }, async (page) => {
@@ -112,17 +136,34 @@ describe('the review page in Chromium', { skip: skipWithoutChromium }, () => {
 
   it('filters by entropy and class, and works with buttons on a phone', async () => {
     await inBrowserAs(app, 'annotator', { viewport: PHONE, next: '/review' }, async (page) => {
-      await page.getByLabel('Least sure by').selectOption('entropy');
-      const before = await left(page);
-      const label = await predictedNow(page);
-      await page.getByLabel('Predicted class').selectOption(label);
-      await page.getByRole('img', { name: `Input predicted as ${label}` }).waitFor();
+      const byEntropy = await queueAfter(
+        page,
+        (q) => q.get('order') === 'entropy' && !q.has('predicted'),
+        () => page.getByLabel('Least sure by').selectOption('entropy'),
+      );
+      const entropies = byEntropy.items.filter((i) => !i.skipped_at).map((i) => i.entropy);
+      assert.deepEqual(
+        entropies,
+        [...entropies].sort((a, b) => b - a),
+        'most spread out first',
+      );
+      const label = byEntropy.items[0]!.predicted;
+      const ofClass = await queueAfter(
+        page,
+        (q) => q.get('order') === 'entropy' && q.get('predicted') === label,
+        () => page.getByLabel('Predicted class').selectOption(label),
+      );
+      assert.ok(ofClass.items.length && ofClass.items.every((i) => i.predicted === label));
       await page
         .getByRole('button', { name: `Accept as ${label} (key ${classes.indexOf(label) + 1})` })
         .click();
       await page.getByText(new RegExp(`^Accepted as ${label} by `)).waitFor();
-      await page.getByLabel('Predicted class').selectOption('');
-      await page.getByText(`${before - 1} left`).waitFor();
+      const all = await queueAfter(
+        page,
+        (q) => q.get('order') === 'entropy' && !q.has('predicted'),
+        () => page.getByLabel('Predicted class').selectOption(''),
+      );
+      assert.equal(all.total, byEntropy.total - 1);
       await checkPage(page, 'review-phone');
     });
   });
@@ -132,8 +173,21 @@ describe('the review page in Chromium', { skip: skipWithoutChromium }, () => {
       await page.getByText('deciding needs the annotator role').waitFor();
       const before = await left(page);
       assert.equal(await page.getByRole('button', { name: 'Accept A', exact: true }).isDisabled(), true);
+      // The keys must send nothing. The page would send a decision while handling the key; a
+      // request it sends afterwards is reported after it, so once that one is seen, none came.
+      const sent: string[] = [];
+      page.on('request', (r) => {
+        if (r.method() !== 'GET') sent.push(`${r.method()} ${r.url()}`);
+      });
       await page.keyboard.press('a');
+      await page.keyboard.press('1');
+      await Promise.all([
+        page.waitForRequest((r) => r.url().endsWith('/api/session?after-keys')),
+        page.evaluate(`fetch('/api/session?after-keys').then((r) => r.status)`),
+      ]);
+      assert.deepEqual(sent, []);
       assert.equal(await left(page), before);
+      assert.equal(await page.locator('.decided').textContent(), '', 'no decision is reported');
       await assertAccessible(page);
       await screenshot(page, 'review-viewer-desktop');
     });

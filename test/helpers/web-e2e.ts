@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type Page, type Request } from 'playwright-core';
 import type { z } from 'zod';
 import { moveAlias } from '../../src/registry/registry-store.js';
 import type { serveConfigSchema } from '../../src/serve/serve-config.js';
@@ -187,6 +187,37 @@ export function assertNoConsoleErrors(page: Page): void {
   assert.deepEqual(errors, [], `the page logged errors:\n  ${errors.join('\n  ')}`);
 }
 
+export interface HeldAnswer {
+  /** The request, once the page has sent it and the server has answered it. */
+  answered: Promise<Request>;
+  /** Lets the answer through to the page. */
+  release(): void;
+}
+
+/**
+ * Holds back the answer to the next request whose address `matches` accepts: the server handles
+ * it at once, the page gets the answer only on release(). For making answers come back in another
+ * order than their requests went out, as they can on a busy network or server.
+ */
+export async function holdBackAnswer(page: Page, matches: (url: URL) => boolean): Promise<HeldAnswer> {
+  let answered!: (r: Request) => void;
+  const held: Promise<Request> = new Promise((resolve) => (answered = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await page.route(
+    matches,
+    async (route) => {
+      const response = await route.fetch();
+      answered(route.request());
+      await released;
+      // The page may have given up on the request meanwhile (aborted it): nothing to deliver then.
+      await route.fulfill({ response }).catch(() => undefined);
+    },
+    { times: 1 },
+  );
+  return { answered: held, release };
+}
+
 /** The checks every page must pass (named controls, readable text, no sideways scrolling), then its screenshot. */
 export async function checkPage(page: Page, name: string): Promise<void> {
   await assertAccessible(page);
@@ -216,7 +247,9 @@ export async function signUp(
 ): Promise<void> {
   await page.goto(`${url}/signup${c.invitation ? `?invite=${encodeURIComponent(c.invitation)}` : ''}`);
   const email = page.getByLabel('Email');
-  // An invitation for one address fills the field in and locks it.
+  // An invitation for one address fills the field in and locks it, once the page has fetched the
+  // invitation: until then the field is open, and what is typed there would be overwritten.
+  if (c.invitation) await page.getByText(/^You are invited as /).waitFor();
   if (await email.isEditable()) await email.fill(c.email);
   await page.getByLabel('Password', { exact: true }).fill(c.password);
   await page.getByLabel('Repeat the password').fill(c.password);

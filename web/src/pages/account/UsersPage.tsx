@@ -2,6 +2,7 @@ import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 
 import { api } from '../../api';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { Field } from '../../components/Field';
+import { useLatestRequest } from '../../components/useLatestRequest';
 import { usePageTitle } from '../../components/usePageTitle';
 import { ROLES, useSession, type Role } from '../../session';
 import '../../styles/account.css';
@@ -159,20 +160,23 @@ export function UsersPage() {
   const [accounts, setAccounts] = useState<Account[] | null>(null);
   const [invitations, setInvitations] = useState<Invitation[]>([]);
   const [error, setError] = useState<unknown>(null);
+  // Every change reloads the table: two changes in a row must not end with the first one's answer.
+  const nextLoad = useLatestRequest();
 
   const load = useCallback(async () => {
+    const signal = nextLoad();
     try {
       const [u, i] = await Promise.all([
-        api<{ users: Account[] }>('/api/admin/users'),
-        api<{ invitations: Invitation[] }>('/api/admin/invitations'),
+        api<{ users: Account[] }>('/api/admin/users', { signal }),
+        api<{ invitations: Invitation[] }>('/api/admin/invitations', { signal }),
       ]);
       setAccounts(u.users);
       setInvitations(i.invitations);
       setError(null);
     } catch (e) {
-      setError(e);
+      if (!signal.aborted) setError(e);
     }
-  }, []);
+  }, [nextLoad]);
 
   useEffect(() => {
     void load();

@@ -100,18 +100,38 @@ export function AnnotatorPage() {
   const numberOf = (s: Segment) => segments.findIndex((x) => x.id === s.id) + 1;
   const span = (s: { start: number; end: number }) => `${formatTime(s.start)}–${formatTime(s.end)}`;
 
-  /** One edit: the server answers with the recording as it now is; on refusal, reload what it has. */
+  const edits = useRef({ pending: 0, overlapped: false });
+  /**
+   * One edit: the server answers with the recording as it now is; on refusal, reload what it has.
+   * Edits can overlap (keys pressed in quick succession) and their answers come back in any order,
+   * each the recording as it was after that one edit: shown as it came, a late one would undo the
+   * others on screen (and leave their segments at old revisions, so the next edit is refused). So
+   * an answer is shown only when no other edit is on its way; after overlapping edits, the last
+   * to finish reloads the recording instead.
+   */
   const run = async <D extends Detail>(work: () => Promise<D>, done: string | ((d: D) => string)) => {
     setError(null);
+    const e = edits.current;
+    e.overlapped ||= e.pending > 0;
+    e.pending++;
+    let answer: D | null = null;
+    let said = '';
     try {
-      const d = await work();
-      setDetail(d);
-      setMessage(typeof done === 'string' ? done : done(d));
-    } catch (e) {
-      setError(e);
-      setMessage('');
+      answer = await work();
+      said = typeof done === 'string' ? done : done(answer);
+    } catch (err) {
+      setError(err);
+    }
+    if (--e.pending > 0) {
+      if (said) setMessage(said);
+      return;
+    }
+    if (answer && !e.overlapped) setDetail(answer);
+    else {
+      e.overlapped = false;
       await load();
     }
+    setMessage(said);
   };
 
   const actions: SegmentActions = {

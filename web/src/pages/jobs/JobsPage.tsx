@@ -3,6 +3,7 @@ import { Link, useParams } from 'react-router-dom';
 import { api } from '../../api';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { when } from '../../components/format';
+import { useLatestRequest } from '../../components/useLatestRequest';
 import { usePageTitle } from '../../components/usePageTitle';
 import { roleAtLeast, useSession } from '../../session';
 import '../../styles/jobs.css';
@@ -22,9 +23,18 @@ export function JobsPage() {
   useEffect(() => {
     api<{ kinds: JobKindInfo[] }>('/api/jobs/kinds').then((r) => setKinds(r.kinds), setError);
   }, []);
+  // Opening a job and its end both reload the list: the earlier answer must not land last and
+  // show an ended job as still running.
+  const nextLoad = useLatestRequest();
   const loadJobs = useCallback(() => {
-    api<{ jobs: Job[] }>('/api/jobs?limit=20').then((r) => setJobs(r.jobs), setError);
-  }, []);
+    const signal = nextLoad();
+    api<{ jobs: Job[] }>('/api/jobs?limit=20', { signal }).then(
+      (r) => setJobs(r.jobs),
+      (e: unknown) => {
+        if (!signal.aborted) setError(e);
+      },
+    );
+  }, [nextLoad]);
   useEffect(loadJobs, [id, loadJobs]);
 
   const startable = (kinds ?? []).filter((k) => k.available && user && roleAtLeast(user.role, k.role));

@@ -3,6 +3,7 @@ import { Link, useParams } from 'react-router-dom';
 import { api } from '../../api';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { pct, when } from '../../components/format';
+import { useLatestRequest } from '../../components/useLatestRequest';
 import { usePageTitle } from '../../components/usePageTitle';
 import { useSession } from '../../session';
 import '../../styles/models.css';
@@ -21,18 +22,21 @@ export function ModelPage() {
   const [notice, setNotice] = useState('');
   const base = `/api/models/${encodeURIComponent(model)}`;
 
+  // A rollback reloads what the page shows: an earlier load's answer must not land after it.
+  const nextLoad = useLatestRequest();
   const load = useCallback(async () => {
+    const signal = nextLoad();
     try {
       const [m, a] = await Promise.all([
-        api<{ model: ModelSummary; versions: ModelVersion[] }>(base),
-        api<{ entries: AuditEntry[] }>(`${base}/audit`),
+        api<{ model: ModelSummary; versions: ModelVersion[] }>(base, { signal }),
+        api<{ entries: AuditEntry[] }>(`${base}/audit`, { signal }),
       ]);
       setData(m);
       setAudit(a.entries);
     } catch (e) {
-      setError(e);
+      if (!signal.aborted) setError(e);
     }
-  }, [base]);
+  }, [base, nextLoad]);
   useEffect(() => void load(), [load]);
 
   const done = (message: string) => {

@@ -3,6 +3,7 @@ import { Link, useParams } from 'react-router-dom';
 import { api } from '../../api';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { num, pct, when } from '../../components/format';
+import { useLatestRequest } from '../../components/useLatestRequest';
 import { usePageTitle } from '../../components/usePageTitle';
 import { VegaChart } from '../../components/VegaChart';
 import { useSession } from '../../session';
@@ -42,25 +43,38 @@ export function VersionPage() {
   const [audit, setAudit] = useState<AuditEntry[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState('');
+  // A promotion and then a rollback each reload the state and the gate's verdict: the first
+  // reload's answers must not land after the second's (a stale verdict next to the buttons).
+  const nextLoad = useLatestRequest();
 
   const loadState = useCallback(async () => {
+    const signal = nextLoad();
     try {
       const [got, log] = await Promise.all([
-        api<{ version: ModelVersion }>(path),
-        api<{ entries: AuditEntry[] }>(`/api/models/${encodeURIComponent(model)}/audit`),
+        api<{ version: ModelVersion }>(path, { signal }),
+        api<{ entries: AuditEntry[] }>(`/api/models/${encodeURIComponent(model)}/audit`, { signal }),
       ]);
       setV(got.version);
       setAudit(log.entries);
     } catch (e) {
-      setError(e);
+      if (!signal.aborted) setError(e);
     }
+    if (signal.aborted) return;
     setGate(null);
-    api<GateResult>(`${path}/gate`).then(setGate, setGateError);
-  }, [path, model]);
+    api<GateResult>(`${path}/gate`, { signal }).then(setGate, (e: unknown) => {
+      if (!signal.aborted) setGateError(e);
+    });
+  }, [path, model, nextLoad]);
 
   useEffect(() => {
     void loadState();
-    api<VersionReport>(`${path}/report`).then(setReport, setReportError);
+    // Another version's page reuses this one: its report must not be replaced by this one's.
+    const controller = new AbortController();
+    setReport(null);
+    api<VersionReport>(`${path}/report`, { signal: controller.signal }).then(setReport, (e: unknown) => {
+      if (!controller.signal.aborted) setReportError(e);
+    });
+    return () => controller.abort();
   }, [path, loadState]);
 
   const done = (message: string) => {

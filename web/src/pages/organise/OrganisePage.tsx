@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { ErrorAlert } from '../../components/ErrorAlert';
+import { useLatestRequest } from '../../components/useLatestRequest';
 import { usePageTitle } from '../../components/usePageTitle';
 import { roleAtLeast, useSession } from '../../session';
 import '../../styles/organise.css';
@@ -55,15 +56,19 @@ export function OrganisePage() {
   const grid = useRef<HTMLUListElement>(null);
   const cards = useRef<(HTMLElement | null)[]>([]);
   const refocus = useRef(false);
+  // Each upload request, change and tab reloads the grid, often while an earlier reload is on its
+  // way: only the newest may fill it, or a class tab could end up showing another tab's images.
+  const nextLoad = useLatestRequest();
 
   const load = useCallback(
     async (keep = images.length) => {
+      const signal = nextLoad();
       try {
-        const [c, page] = await Promise.all([fetchClasses(), fetchImages(tab, 0)]);
+        const [c, page] = await Promise.all([fetchClasses(signal), fetchImages(tab, 0, signal)]);
         let items = page.items;
         // Keep as many cards as were showing, so a change does not collapse a long page.
         while (items.length < Math.min(keep, page.total)) {
-          const more = await fetchImages(tab, items.length);
+          const more = await fetchImages(tab, items.length, signal);
           if (!more.items.length) break;
           items = [...items, ...more.items];
         }
@@ -73,11 +78,17 @@ export function OrganisePage() {
         setSelected((s) => new Set([...s].filter((id) => items.some((i) => i.id === id))));
         setError(null);
       } catch (e) {
-        setError(e);
+        if (!signal.aborted) setError(e);
       }
     },
-    [tab, images.length],
+    [tab, images.length, nextLoad],
   );
+  // The upload panel reports each finished request later, maybe after a change of tab: it must
+  // reload the tab showing then, not the one showing when the files were picked.
+  const loadNow = useRef(load);
+  useLayoutEffect(() => {
+    loadNow.current = load;
+  });
 
   useEffect(() => {
     setCurrent(0);
@@ -87,7 +98,9 @@ export function OrganisePage() {
     void load(PAGE_SIZE);
   }, [tab]);
 
-  useEffect(() => {
+  // In the commit that shows the reloaded cards, before the browser takes the next key: done in a
+  // passive effect, this could pull the focus back from a card the person has already moved to.
+  useLayoutEffect(() => {
     const n = images.length;
     if (current >= n && n > 0) setCurrent(n - 1);
     if (refocus.current) {
@@ -105,12 +118,13 @@ export function OrganisePage() {
     setError(null);
     try {
       await relabel(ids, label);
+      await load();
+      // Said once the grid shows it (as the review page does), so what is announced is on screen.
       setStatus(
         targets.length === 1
           ? `${targets[0]!.name} is now ${label}.`
           : `${targets.length} images are now ${label}.`,
       );
-      await load();
     } catch (e) {
       setError(e);
     } finally {
@@ -123,9 +137,9 @@ export function OrganisePage() {
     setBusy(new Set(targets.map((t) => t.id)));
     try {
       const { deleted } = await deleteImages(targets.map((t) => t.id));
-      setStatus(`Deleted ${deleted} image${deleted === 1 ? '' : 's'}.`);
       refocus.current = true;
       await load();
+      setStatus(`Deleted ${deleted} image${deleted === 1 ? '' : 's'}.`);
     } catch (e) {
       setError(e);
     } finally {
@@ -207,7 +221,7 @@ export function OrganisePage() {
           ? `Images are sorted by ${classes.model} into one folder per class.`
           : 'No model sorts images yet: register and promote one first.'}
       </p>
-      {editable && <UploadPanel onUploaded={() => void load()} />}
+      {editable && <UploadPanel onUploaded={() => void loadNow.current()} />}
       <ErrorAlert error={error} />
       <p className="visually-hidden" aria-live="polite">
         {status}

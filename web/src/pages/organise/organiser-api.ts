@@ -14,11 +14,13 @@ export type { OrganisedImageView, OrganiserClasses, UploadResult };
 
 export const PAGE_SIZE = 100;
 
-export const fetchClasses = () => api<OrganiserClasses>('/api/organiser/classes');
+export const fetchClasses = (signal?: AbortSignal) =>
+  api<OrganiserClasses>('/api/organiser/classes', signal ? { signal } : {});
 
-export const fetchImages = (label: string | null, offset: number) =>
+export const fetchImages = (label: string | null, offset: number, signal?: AbortSignal) =>
   api<{ total: number; items: OrganisedImageView[] }>(
     `/api/organiser/images?limit=${PAGE_SIZE}&offset=${offset}${label === null ? '' : `&label=${encodeURIComponent(label)}`}`,
+    signal ? { signal } : {},
   );
 
 export const uploadImages = (files: File[], onProgress: (fraction: number) => void) => {

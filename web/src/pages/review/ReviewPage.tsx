@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useId, useState } from 'react';
+import { useCallback, useEffect, useId, useLayoutEffect, useState } from 'react';
 import { api } from '../../api';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { TopKBars } from '../../components/TopKBars';
+import { useLatestRequest } from '../../components/useLatestRequest';
 import { usePageTitle } from '../../components/usePageTitle';
 import { roleAtLeast, useSession } from '../../session';
 import '../../styles/review.css';
@@ -44,11 +45,16 @@ export function ReviewPage() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [allLabels, setAllLabels] = useState<string[]>([]);
+  // A change of filter while a decision's reload is on its way (or the reverse) must not let the
+  // older queue land last.
+  const nextLoad = useLatestRequest();
 
   const load = useCallback(async () => {
+    const signal = nextLoad();
     try {
       const q = await api<ReviewQueueView>(
         `/api/review/queue?order=${order}&limit=10${predicted ? `&predicted=${encodeURIComponent(predicted)}` : ''}`,
+        { signal },
       );
       setQueue(q);
       setAllLabels((known) => {
@@ -57,9 +63,9 @@ export function ReviewPage() {
       });
       setError(null);
     } catch (e) {
-      setError(e);
+      if (!signal.aborted) setError(e);
     }
-  }, [order, predicted]);
+  }, [order, predicted, nextLoad]);
 
   useEffect(() => {
     void load();
@@ -112,7 +118,11 @@ export function ReviewPage() {
     }
   }, [done, busy, load]);
 
-  useEffect(() => {
+  // A layout effect, not a passive one: it swaps the handler in the same commit that shows the
+  // new item (or frees the page), so a key pressed on seeing it reaches the handler that knows
+  // it. A passive effect runs a moment later, and in between the old handler would act on the
+  // previous item, or drop the key as busy.
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       // Typing in the filters (or any field) is not a decision.
