@@ -12,7 +12,7 @@ import { declaredRoutes, enforceRoleDeclarations, requireRole } from '../src/web
 import { webConfigSchema } from '../src/web/web-config.js';
 import { initWorkspace, openWorkspace, type Workspace } from '../src/workspace/workspace.js';
 import { expectProblem, json, startServer, type RunningServer } from './helpers/serve-fixture.js';
-import { buildWebApp, createUser, WebClient } from './helpers/web-e2e.js';
+import { assertScriptsLockedDown, buildWebApp, createUser, WebClient } from './helpers/web-e2e.js';
 
 /**
  * The web app's accounts over real HTTP: a real server on 127.0.0.1 over a real workspace
@@ -908,6 +908,7 @@ describe('the built app', () => {
     assert.match(html, /<div id="root">/);
     assert.equal(page.headers.get('cache-control'), 'no-cache');
     assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+    assertScriptsLockedDown(page.headers.get('content-security-policy'));
     assert.equal(page.headers.get('x-frame-options'), 'DENY');
     assert.equal(page.headers.get('referrer-policy'), 'same-origin');
     const asset = /\/assets\/[\w.-]+\.js/.exec(html)?.[0];

@@ -6,6 +6,8 @@ import {
   assertAccessible,
   assertNoConsoleErrors,
   assertNoSidewaysScroll,
+  assertScriptsLockedDown,
+  chartsDrawn,
   checkPage,
   createUser,
   DESKTOP,
@@ -348,7 +350,7 @@ describe('web app accounts in Chromium', { skip: skipWithoutChromium }, () => {
 });
 
 describe('the page checks themselves', { skip: skipWithoutChromium }, () => {
-  it('catch unlabelled controls, unreadable text, sideways scrolling and console errors', async () => {
+  it('catch unlabelled controls, unreadable text, sideways scrolling, console errors and blocked scripts', async () => {
     const app = await startWebApp({ model: false });
     const page = await openBrowser(PHONE);
     try {
@@ -368,6 +370,23 @@ describe('the page checks themselves', { skip: skipWithoutChromium }, () => {
         `document.getElementById('main').insertAdjacentHTML('beforeend', '<div style="width:600px">wide</div>')`,
       );
       await assert.rejects(assertNoSidewaysScroll(page), /6\d\d px wide in a 390 px viewport/);
+      // A chart with its marks, and an inline script the page's policy refuses to run.
+      expectConsoleError(page, /Refused to execute inline script/);
+      await page.evaluate(`new Promise((reported) => {
+        document.addEventListener('securitypolicyviolation', reported, { once: true });
+        const main = document.getElementById('main');
+        main.insertAdjacentHTML('beforeend', '<figure class="chart"><svg><g class="role-mark"><path d="M0 0h9"/></g></svg></figure>');
+        main.append(Object.assign(document.createElement('script'), { textContent: 'window.ran = true' }));
+      })`);
+      await assert.rejects(
+        chartsDrawn(page, 1),
+        /Content-Security-Policy violations[^]*script-src(-elem)? blocked inline/,
+      );
+      assert.throws(
+        () => assertScriptsLockedDown("frame-ancestors 'none'; object-src 'none'; base-uri 'self'"),
+        /script-src of the Content-Security-Policy/,
+      );
+      assert.throws(() => assertScriptsLockedDown("script-src 'self' 'unsafe-eval'"), /allows eval/);
       await page.evaluate(`console.error('something broke')`);
       assert.throws(() => assertNoConsoleErrors(page), /something broke/);
       await assert.rejects(screenshot(page, 'never-written'), /something broke/);

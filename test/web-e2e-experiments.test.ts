@@ -10,6 +10,8 @@ import { setGatePolicy, trainAndRegister } from './helpers/registry-fixture.js';
 import { repoRoot } from './helpers/run-cli.js';
 import {
   ACCOUNTS,
+  assertScriptsLockedDown,
+  chartsDrawn,
   checkPage,
   DESKTOP,
   expectConsoleError,
@@ -73,16 +75,10 @@ describe('experiments, models, monitoring and jobs in Chromium', { skip: skipWit
     if (data) await rm(data, { recursive: true, force: true });
   });
 
-  /** Waits until `count` charts on the page have been drawn. */
-  async function chartsDrawn(page: Page, count: number): Promise<void> {
-    await page
-      .locator('figure.chart svg')
-      .nth(count - 1)
-      .waitFor({ timeout: 30_000 });
-  }
-
   async function runsTableAndCompare(page: Page, vp: string): Promise<void> {
-    await page.goto(`${app.url}/runs`);
+    const loaded = await page.goto(`${app.url}/runs`);
+    // The charts below are drawn under this policy, which forbids eval.
+    assertScriptsLockedDown(loaded?.headers()['content-security-policy']);
     await page.getByRole('heading', { name: 'Runs', exact: true }).waitFor();
     const runs = (await listRuns(app.ws.db)).filter((r) => r.status === 'finished');
     assert.equal(runs.length, 2);
@@ -106,7 +102,8 @@ describe('experiments, models, monitoring and jobs in Chromium', { skip: skipWit
     for (const r of runs) await page.getByRole('checkbox', { name: `Compare ${r.name} (${r.id})` }).check();
     await page.getByRole('button', { name: 'Compare selected' }).click();
     await page.getByRole('heading', { name: 'Compare runs' }).waitFor();
-    await chartsDrawn(page, 1);
+    // One chart per compared metric: validation macro-F1 and accuracy, training loss.
+    await chartsDrawn(page, 3);
     const differing = page.locator('table.compare-table tr.differs th');
     assert.ok(
       (await differing.allTextContents()).some((t) => t.startsWith('seed')),
@@ -223,6 +220,7 @@ describe('experiments, models, monitoring and jobs in Chromium', { skip: skipWit
     await inBrowserAs(app, 'viewer', { viewport: DESKTOP }, async (page) => {
       await page.goto(`${app.url}/models/fm/2`);
       await page.getByRole('table', { name: 'Gate rules' }).waitFor();
+      await chartsDrawn(page, 3);
       assert.equal(await page.getByRole('button', { name: /Promote|Roll back/ }).count(), 0);
       const before = await auditLog(app.ws.db, 'fm');
       expectConsoleError(page, /status of 403/);

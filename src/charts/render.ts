@@ -5,10 +5,15 @@ import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { fsError } from '../errors/fs-error.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
+import { chartInterpreter } from './expression-interpreter.js';
 
-/** Renders headless: Vega's 'none' renderer draws no canvas and estimates text widths. */
+/**
+ * Renders headless: Vega's 'none' renderer draws no canvas and estimates text widths. Expressions
+ * are interpreted as in the web app (chartInterpreter), so both draw the same chart.
+ */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
+  const runtime = parse(compile(spec).spec, undefined, { ast: true });
+  const view = new View(runtime, { renderer: 'none', expr: chartInterpreter });
   try {
     return await view.toSVG();
   } finally {

@@ -115,6 +115,9 @@ export async function startWebApp(options: WebAppOptions = {}): Promise<WebApp> 
   }
 }
 
+/** The window property the init script of openBrowser() collects Content-Security-Policy violations in. */
+const VIOLATIONS = '__loupeCspViolations';
+
 interface Watch {
   errors: string[];
   expected: RegExp[];
@@ -129,6 +132,12 @@ const watches = new WeakMap<Page, Watch>();
 export async function openBrowser(viewport: Viewport): Promise<Page> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, timeout: 60_000 });
   const context = await browser.newContext({ viewport });
+  // Runs in every document before the app: what the Content-Security-Policy blocks, for chartsDrawn().
+  await context.addInitScript(`
+    window.${VIOLATIONS} = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.${VIOLATIONS}.push(e.violatedDirective + ' blocked ' + e.blockedURI + ' at ' + e.sourceFile + ':' + e.lineNumber);
+    }, true);`);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const watch: Watch = { errors: [], expected: [] };
@@ -185,6 +194,51 @@ export function expectConsoleError(page: Page, pattern: RegExp): void {
 export function assertNoConsoleErrors(page: Page): void {
   const errors = watches.get(page)?.errors ?? [];
   assert.deepEqual(errors, [], `the page logged errors:\n  ${errors.join('\n  ')}`);
+}
+
+/**
+ * Checks a page's Content-Security-Policy lets only the app's own files run scripts: `script-src`
+ * is exactly 'self', so neither eval ('unsafe-eval') nor inline scripts are allowed.
+ */
+export function assertScriptsLockedDown(csp: string | null | undefined): void {
+  assert.doesNotMatch(csp ?? '', /unsafe-eval/, `the Content-Security-Policy allows eval: ${csp}`);
+  const scriptSrc = /(?:^|;)\s*script-src\s([^;]*)/
+    .exec(csp ?? '')?.[1]
+    ?.trim()
+    .split(/\s+/);
+  assert.deepEqual(scriptSrc, ["'self'"], `script-src of the Content-Security-Policy ${csp}`);
+}
+
+/**
+ * Waits until the page's `count` charts have their marks drawn (SVG elements inside Vega's mark
+ * groups), or until one says it could not be drawn. Then checks the page has exactly `count`
+ * charts, all drawn and none showing a NaN (a value an expression got wrong), and that the
+ * document reported no Content-Security-Policy violation: Vega compiles expressions with
+ * `new Function` unless it is given its interpreter, and the policy's script-src forbids that.
+ * Waits with locators, as waitForFunction evaluates its predicate with eval, which the policy
+ * blocks; reads the page with a string expression, as the tests compile without the DOM types.
+ */
+export async function chartsDrawn(page: Page, count: number): Promise<void> {
+  await page
+    .locator('figure.chart:has(svg g.role-mark > *)')
+    .nth(count - 1)
+    .or(page.locator('figure.chart [role=alert]'))
+    .first()
+    .waitFor({ timeout: 30_000 });
+  const { charts, drawn, failed, violations } = (await page.evaluate(`({
+    charts: document.querySelectorAll('figure.chart').length,
+    drawn: document.querySelectorAll('figure.chart:has(svg g.role-mark > *)').length,
+    failed: [
+      ...[...document.querySelectorAll('figure.chart [role=alert]')].map((e) => e.textContent),
+      ...[...document.querySelectorAll('figure.chart svg')]
+        .filter((svg) => /\\bNaN\\b/.test(svg.outerHTML))
+        .map((svg) => 'NaN in the chart ' + svg.closest('figure').getAttribute('aria-label')),
+    ],
+    violations: window.${VIOLATIONS} ?? ['none recorded: the init script of openBrowser() did not run'],
+  })`)) as { charts: number; drawn: number; failed: string[]; violations: string[] };
+  assert.deepEqual(violations, [], 'Content-Security-Policy violations');
+  assert.deepEqual(failed, [], 'charts that could not be drawn');
+  assert.deepEqual({ charts, drawn }, { charts: count, drawn: count }, 'charts on the page, and drawn');
 }
 
 export interface HeldAnswer {

@@ -56,6 +56,8 @@ interface VegaChartProps {
 /**
  * A Vega-Lite chart drawn by vega-embed as SVG, sized to its container and redrawn when that
  * changes. vega-embed (with Vega) is loaded on first use, so pages without charts stay small.
+ * Vega's expressions are interpreted (chartInterpreter, as the server's reports are) rather than
+ * compiled with `new Function`: the pages' Content-Security-Policy allows no eval.
  */
 export function VegaChart({ spec, label, onSelect }: VegaChartProps) {
   const box = useRef<HTMLDivElement>(null);
@@ -80,13 +82,15 @@ export function VegaChart({ spec, label, onSelect }: VegaChartProps) {
     if (!width || !target.current) return;
     let finalize: (() => void) | undefined;
     let cancelled = false;
-    void import('vega-embed')
-      .then(async ({ default: embed }) => {
+    void Promise.all([import('vega-embed'), import('../../../src/charts/expression-interpreter.js')])
+      .then(async ([{ default: embed }, { chartInterpreter }]) => {
         if (cancelled || !target.current) return;
         const result = await embed(target.current, fitSpec(spec, width), {
           actions: false,
           renderer: 'svg',
           tooltip: true,
+          ast: true,
+          expr: chartInterpreter,
         });
         if (cancelled) return result.finalize();
         finalize = () => result.finalize();
