@@ -112,7 +112,8 @@ describe('experiments, models, monitoring and jobs in Chromium', { skip: skipWit
     await checkPage(page, `runs-compare-${vp}`);
 
     await page.getByRole('link', { name: runs[0]!.name }).first().click();
-    await page.getByRole('heading', { name: 'Curves' }).waitFor();
+    // 'Curves' heads the compare page too: wait for a heading only the run's page has.
+    await page.getByRole('heading', { name: 'Lineage' }).waitFor();
     await chartsDrawn(page, 2);
     await page.getByRole('heading', { name: 'Configuration' }).waitFor();
     await checkPage(page, `run-${vp}`);

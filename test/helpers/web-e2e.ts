@@ -215,30 +215,34 @@ export function assertScriptsLockedDown(csp: string | null | undefined): void {
  * charts, all drawn and none showing a NaN (a value an expression got wrong), and that the
  * document reported no Content-Security-Policy violation: Vega compiles expressions with
  * `new Function` unless it is given its interpreter, and the policy's script-src forbids that.
- * Waits with locators, as waitForFunction evaluates its predicate with eval, which the policy
- * blocks; reads the page with a string expression, as the tests compile without the DOM types.
+ * Polls with page.evaluate, as waitForFunction evaluates its predicate with eval, which the
+ * policy blocks; reads the page with a string expression, as the tests compile without the DOM
+ * types.
  */
 export async function chartsDrawn(page: Page, count: number): Promise<void> {
-  await page
-    .locator('figure.chart:has(svg g.role-mark > *)')
-    .nth(count - 1)
-    .or(page.locator('figure.chart [role=alert]'))
-    .first()
-    .waitFor({ timeout: 30_000 });
-  const { charts, drawn, failed, violations } = (await page.evaluate(`({
-    charts: document.querySelectorAll('figure.chart').length,
-    drawn: document.querySelectorAll('figure.chart:has(svg g.role-mark > *)').length,
-    failed: [
-      ...[...document.querySelectorAll('figure.chart [role=alert]')].map((e) => e.textContent),
-      ...[...document.querySelectorAll('figure.chart svg')]
-        .filter((svg) => /\\bNaN\\b/.test(svg.outerHTML))
-        .map((svg) => 'NaN in the chart ' + svg.closest('figure').getAttribute('aria-label')),
-    ],
-    violations: window.${VIOLATIONS} ?? ['none recorded: the init script of openBrowser() did not run'],
-  })`)) as { charts: number; drawn: number; failed: string[]; violations: string[] };
-  assert.deepEqual(violations, [], 'Content-Security-Policy violations');
-  assert.deepEqual(failed, [], 'charts that could not be drawn');
-  assert.deepEqual({ charts, drawn }, { charts: count, drawn: count }, 'charts on the page, and drawn');
+  // Polled rather than awaited once: a page that re-renders (or the previous page, until a
+  // client-side navigation lands) can show other charts between a wait and a read.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { charts, drawn, failed, violations } = (await page.evaluate(`({
+      charts: document.querySelectorAll('figure.chart').length,
+      drawn: document.querySelectorAll('figure.chart:has(svg g.role-mark > *)').length,
+      failed: [
+        ...[...document.querySelectorAll('figure.chart [role=alert]')].map((e) => e.textContent),
+        ...[...document.querySelectorAll('figure.chart svg')]
+          .filter((svg) => /\\bNaN\\b/.test(svg.outerHTML))
+          .map((svg) => 'NaN in the chart ' + svg.closest('figure').getAttribute('aria-label')),
+      ],
+      violations: window.${VIOLATIONS} ?? ['none recorded: the init script of openBrowser() did not run'],
+    })`)) as { charts: number; drawn: number; failed: string[]; violations: string[] };
+    assert.deepEqual(violations, [], 'Content-Security-Policy violations');
+    assert.deepEqual(failed, [], 'charts that could not be drawn');
+    if ((charts === count && drawn === count) || Date.now() > deadline) {
+      assert.deepEqual({ charts, drawn }, { charts: count, drawn: count }, 'charts on the page, and drawn');
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 export interface HeldAnswer {
