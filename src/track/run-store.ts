@@ -20,6 +20,7 @@ import type { Workspace } from '../workspace/workspace.js';
 import { gitInfo, libraryVersions, loupeRoot, type LibraryVersions } from './provenance.js';
 import { newId, resolveId } from './run-id.js';
 import { reconcileStaleRuns } from './stale-runs.js';
+import { isWithin } from '../util/is-within.js';
 
 export {
   RUN_STATUSES,
@@ -267,9 +268,8 @@ function runHandle(ws: Pick<Workspace, 'db' | 'root' | 'stateDir'>, id: string, 
     },
     async addArtifact(name, file, kind) {
       const absolute = path.resolve(file);
-      const relative = path.relative(ws.root, absolute);
       // Only what is inside the workspace survives it being copied or backed up.
-      if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+      if (!isWithin(ws.root, absolute)) {
         throw new LoupeError(
           'INVALID_ARGUMENT',
           `the artifact ${file} is outside the workspace ${ws.root}; write it to ${dir}`,
@@ -278,7 +278,7 @@ function runHandle(ws: Pick<Workspace, 'db' | 'root' | 'stateDir'>, id: string, 
       const artifact: RunArtifact = {
         run_id: id,
         name,
-        path: relative.split(path.sep).join('/'),
+        path: path.relative(ws.root, absolute).split(path.sep).join('/'),
         kind,
         ...(await sha256File(absolute)),
       };

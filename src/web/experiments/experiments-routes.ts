@@ -12,6 +12,7 @@ import type { WebDeps } from '../web-app.js';
 import { compareRuns, MAX_COMPARED } from './compare-runs.js';
 import { runDetail } from './run-detail.js';
 import { queryRuns, runsQuerySchema } from './runs-query.js';
+import { isWithin } from '../../util/is-within.js';
 
 const viewer = { preHandler: requireRole('viewer'), schema: { hide: true } };
 
@@ -65,7 +66,7 @@ export function registerExperimentsRoutes(app: FastifyInstance, deps: WebDeps): 
     if (!artifact) throw new LoupeError('NOT_FOUND', `run ${run.id} has no artifact "${params.name}"`);
     const file = path.resolve(ws.root, artifact.path);
     // Recorded paths are inside the workspace; a row edited to point elsewhere is not followed.
-    if (path.relative(ws.root, file).startsWith('..'))
+    if (!isWithin(ws.root, file))
       throw new LoupeError('NOT_FOUND', `artifact "${artifact.name}" is outside the workspace`);
     let size: number;
     try {

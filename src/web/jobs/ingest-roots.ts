@@ -1,12 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { LoupeError } from '../../errors/loupe-error.js';
-
-/** Whether `p` is `dir` or under it; both absolute and normalised. */
-function isWithin(dir: string, p: string): boolean {
-  const rel = path.relative(dir, p);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
-}
+import { isWithin } from '../../util/is-within.js';
 
 const realOrUndefined = (p: string) => realpath(p).catch(() => undefined);
 

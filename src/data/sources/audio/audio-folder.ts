@@ -7,6 +7,7 @@ import type { AudioScanReport } from './audio-scan-report.js';
 import { segmentsFromLabels, type SegmentOptions } from './label-segments.js';
 import { readWavInfo } from './wav-decode.js';
 import type { WavInfo } from './wav-header.js';
+import { isWithin } from '../../../util/is-within.js';
 
 export type AudioScanOptions = SegmentOptions;
 
@@ -54,7 +55,6 @@ async function walk(root: string): Promise<Listing> {
   const listing: Listing = { files: [], ignored: [], unreadable: [] };
   const seen = new Set<string>();
   const rootReal = await realpath(root);
-  const inside = (real: string) => real === rootReal || real.startsWith(rootReal + path.sep);
   async function visit(dir: string): Promise<void> {
     let entries;
     try {
@@ -77,7 +77,7 @@ async function walk(root: string): Promise<Listing> {
         continue;
       }
       const target = e.isSymbolicLink() ? await realpath(full).catch(() => undefined) : full;
-      if (target !== undefined && !inside(target)) {
+      if (target !== undefined && !isWithin(rootReal, target)) {
         listing.ignored.push({ file: full, reason: 'symbolic link leads outside the folder' });
         continue;
       }
